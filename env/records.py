@@ -1,0 +1,376 @@
+"""Performance records: the long format on disk, the dense :class:`RecordSet` in memory.
+
+On disk, one row per (query, model)::
+
+    query_id, benchmark, prompt, model, score in [0, 1], [cost_usd], [any extra columns]
+
+In memory, a :class:`RecordSet` holds ``quality: (n, k)`` and ``cost: (n, k)`` for ``n`` queries and ``k``
+models, the prompts and benchmarks of the queries, and every extra column pivoted to ``(n, k)``.
+
+Missing scores: a query that some selected model has no score for is **dropped** (``missing="drop"``,
+the default, counted in ``RecordSet.n_dropped_incomplete``), or refused (``missing="error"``). Restrict the
+models first (``models=[...]``) to keep queries that only the dropped models lack.
+
+Costs: ``cost_usd`` is used where it is present and finite; elsewhere it is derived from a price table
+(:mod:`env.costs`), by default the ``prices.csv`` beside the records file.
+
+Loaders are registered by file suffix in :data:`LOADERS`; adding a format is one function and one line.
+Row numbers in error messages count data rows from 1 (the header is not a row; a JSONL file's row is
+its line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from env.costs import OUTPUT_LENGTH_COLUMNS, PriceTable, PriceTableError
+
+REQUIRED_COLUMNS = ("query_id", "benchmark", "prompt", "model", "score")
+LONG_COLUMNS = (*REQUIRED_COLUMNS, "cost_usd")
+
+
+class RecordsError(ValueError):
+    """A record file that cannot be used; the message names the file, the row and the fix."""
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=True)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    return pd.read_json(path, lines=True)
+
+
+#: file suffix -> loader returning the long-format DataFrame (compression is inferred by pandas).
+LOADERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".parquet": _read_parquet,
+    ".csv": _read_csv,
+    ".csv.gz": _read_csv,
+    ".jsonl": _read_jsonl,
+    ".jsonl.gz": _read_jsonl,
+}
+
+
+def _loader_for(path: Path) -> Callable[[Path], pd.DataFrame]:
+    name = path.name.lower()
+    for suffix in sorted(LOADERS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return LOADERS[suffix]
+    raise RecordsError(f"{path}: unknown record format; use one of {sorted(LOADERS)}")
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """Dense performance records of ``n`` queries on ``k`` models.
+
+    Attributes:
+        path: the file the records came from.
+        query_ids: ``(n,)`` query identifiers.
+        prompts: ``(n,)`` query texts.
+        benchmarks: ``(n,)`` benchmark of each query.
+        models: the ``k`` model names, in column order.
+        quality: ``(n, k)`` score of each model on each query, in [0, 1].
+        cost: ``(n, k)`` USD cost of each call.
+        extras: extra columns of the file, each pivoted to ``(n, k)``.
+        n_dropped_incomplete: queries dropped because some model had no score.
+        cost_derived: whether any cost came from the price table.
+    """
+
+    path: str
+    query_ids: np.ndarray
+    prompts: np.ndarray
+    benchmarks: np.ndarray
+    models: tuple[str, ...]
+    quality: np.ndarray
+    cost: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    n_dropped_incomplete: int = 0
+    cost_derived: bool = False
+
+    def __len__(self) -> int:
+        return int(self.quality.shape[0])
+
+    @property
+    def n_models(self) -> int:
+        return len(self.models)
+
+    def subset(self, index: np.ndarray | Sequence[int]) -> RecordSet:
+        """The queries at ``index`` (integer positions or a boolean mask), in that order."""
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return replace(
+            self,
+            query_ids=self.query_ids[idx],
+            prompts=self.prompts[idx],
+            benchmarks=self.benchmarks[idx],
+            quality=self.quality[idx],
+            cost=self.cost[idx],
+            extras={k: v[idx] for k, v in self.extras.items()},
+        )
+
+    def select_models(self, models: Sequence[str]) -> RecordSet:
+        """Keep only ``models`` (in that order); complete rows stay complete."""
+        unknown = [m for m in models if m not in self.models]
+        if unknown:
+            raise RecordsError(f"{self.path}: unknown model(s) {unknown}; the records have {list(self.models)}")
+        cols = [self.models.index(m) for m in models]
+        return replace(
+            self,
+            models=tuple(models),
+            quality=self.quality[:, cols],
+            cost=self.cost[:, cols],
+            extras={k: v[:, cols] for k, v in self.extras.items()},
+        )
+
+    def with_benchmarks(self, prefix: str) -> RecordSet:
+        """The queries whose benchmark equals ``prefix`` or starts with ``prefix + '/'``."""
+        mask = np.array([b == prefix or b.startswith(prefix + "/") for b in self.benchmarks], dtype=bool)
+        if not mask.any():
+            raise RecordsError(
+                f"{self.path}: no benchmark matches {prefix!r}; benchmarks are {sorted(set(self.benchmarks))}"
+            )
+        return self.subset(mask)
+
+    def split(self, test_frac: float = 0.3, seed: int = 0) -> tuple[RecordSet, RecordSet]:
+        """Seeded random split by query into (train, test). The same seed gives the same split."""
+        if not 0.0 < test_frac < 1.0:
+            raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
+        n = len(self)
+        n_test = round(n * test_frac)
+        if n_test < 1 or n_test >= n:
+            raise ValueError(f"test_frac={test_frac} leaves an empty train or test split of {n} queries")
+        perm = np.random.default_rng(seed).permutation(n)
+        return self.subset(np.sort(perm[n_test:])), self.subset(np.sort(perm[:n_test]))
+
+    def split_by_benchmark(self, test_benchmarks: Sequence[str]) -> tuple[RecordSet, RecordSet]:
+        """Out-of-domain split: queries of ``test_benchmarks`` (names or prefixes) are the test set."""
+        tb = list(test_benchmarks)
+
+        def is_test(b: str) -> bool:
+            return any(b == t or b.startswith(t + "/") for t in tb)
+
+        mask = np.array([is_test(b) for b in self.benchmarks], dtype=bool)
+        if not mask.any() or mask.all():
+            raise RecordsError(
+                f"{self.path}: benchmarks {tb} leave an empty train or test split; "
+                f"benchmarks are {sorted(set(self.benchmarks))}"
+            )
+        return self.subset(~mask), self.subset(mask)
+
+    def cost_scale(self) -> float:
+        """Mean cost per query of the most expensive model: lambda = 1 prices that at one quality unit."""
+        scale = float(self.cost.mean(axis=0).max()) if len(self) else 0.0
+        return scale if scale > 0 else 1.0
+
+    def fingerprint(self) -> str:
+        """sha256 over query ids, prompts and models: a cache key for features of this set."""
+        h = hashlib.sha256()
+        for m in self.models:
+            h.update(m.encode() + b"\0")
+        for q, p in zip(self.query_ids, self.prompts, strict=True):
+            h.update(str(q).encode() + b"\1" + str(p).encode() + b"\0")
+        return h.hexdigest()
+
+
+def _show(value: object) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _fail(path: Path, row: int, problem: str, fix: str) -> RecordsError:
+    return RecordsError(f"{path}: row {row + 1}: {problem}. Fix: {fix}")
+
+
+def _validate_long(df: pd.DataFrame, path: Path, nan_scores: str) -> pd.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise RecordsError(
+            f"{path}: missing column(s) {missing}. Fix: the long format needs {list(REQUIRED_COLUMNS)} "
+            "(cost_usd optional), one row per (query, model)"
+        )
+    if len(df) == 0:
+        raise RecordsError(f"{path}: no rows")
+    df = df.reset_index(drop=True)
+    for col in ("query_id", "model", "prompt", "benchmark"):
+        nulls = np.flatnonzero(df[col].isna().to_numpy())
+        if nulls.size:
+            raise _fail(path, int(nulls[0]), f"{col} is empty", f"give every row a {col}")
+    score = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float)
+    if nan_scores == "missing":
+        # An explicit choice for files (like RouterBench's) whose NaN means "this model gave no answer".
+        keep_rows = ~(df["score"].isna().to_numpy())
+        df, score = df[keep_rows].reset_index(drop=True), score[keep_rows]
+    bad = np.flatnonzero(~np.isfinite(score) | (score < 0) | (score > 1))
+    if bad.size:
+        r = int(bad[0])
+        raise _fail(
+            path,
+            r,
+            f"score {_show(df['score'].iloc[r])} of model {df['model'].iloc[r]!r} on query "
+            f"{df['query_id'].iloc[r]!r} is not a number in [0, 1] ({bad.size} such row(s))",
+            "rescale scores to [0, 1] and drop or fill missing ones",
+        )
+    df["score"] = score
+    dup = np.flatnonzero(df.duplicated(["query_id", "model"]).to_numpy())
+    if dup.size:
+        r = int(dup[0])
+        raise _fail(
+            path,
+            r,
+            f"duplicate (query_id, model) = ({df['query_id'].iloc[r]!r}, {df['model'].iloc[r]!r})",
+            "keep one row per (query, model)",
+        )
+    if "cost_usd" in df.columns:
+        cost = pd.to_numeric(df["cost_usd"], errors="coerce").to_numpy(dtype=float)
+        neg = np.flatnonzero(cost < 0)
+        if neg.size:
+            raise _fail(path, int(neg[0]), f"cost_usd {cost[neg[0]]} is negative", "costs are USD >= 0")
+        df["cost_usd"] = cost
+    else:
+        df["cost_usd"] = np.nan
+    return df
+
+
+def _derive_costs(df: pd.DataFrame, path: Path, prices: PriceTable | str | Path | None) -> bool:
+    """Fill missing ``cost_usd`` in place from a price table; return whether any was derived."""
+    need = ~np.isfinite(df["cost_usd"].to_numpy(dtype=float))
+    if not need.any():
+        return False
+    if prices is None:
+        default = path.parent / "prices.csv"
+        if not default.exists():
+            raise RecordsError(
+                f"{path}: rows without cost_usd and no price table. Fix: pass prices=PATH "
+                f"(--prices) or put prices.csv beside the records"
+            )
+        prices = default
+    table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
+    sub = df.loc[need]
+    unknown = sorted(set(sub["model"]) - set(table.input_usd_per_mtok))
+    if unknown:
+        r = int(np.flatnonzero(need & df["model"].isin(unknown).to_numpy())[0])
+        raise _fail(
+            path,
+            r,
+            f"model(s) {unknown} have no cost_usd and are not in the price table {table.source}",
+            "add them to the price table or give cost_usd",
+        )
+    out = np.full(len(sub), np.nan)
+    for col in OUTPUT_LENGTH_COLUMNS:
+        if col in sub.columns:
+            out = pd.to_numeric(sub[col], errors="coerce").to_numpy(dtype=float)
+            break
+    try:
+        derived = table.cost(
+            sub["model"].to_numpy(), sub["prompt"].str.len().to_numpy(dtype=float), out
+        )
+    except PriceTableError as exc:  # pragma: no cover - guarded by the unknown check above
+        raise RecordsError(str(exc)) from exc
+    df.loc[need, "cost_usd"] = derived
+    return True
+
+
+def load_records(
+    path: str | Path,
+    *,
+    prices: PriceTable | str | Path | None = None,
+    models: Sequence[str] | None = None,
+    missing: Literal["drop", "error"] = "drop",
+    nan_scores: Literal["error", "missing"] = "error",
+) -> RecordSet:
+    """Load a long-format record file into a :class:`RecordSet`, validating everything first.
+
+    Args:
+        path: ``.parquet``, ``.csv``, ``.csv.gz``, ``.jsonl`` or ``.jsonl.gz``.
+        prices: price table (or its CSV path) for rows without ``cost_usd``; default ``prices.csv`` beside
+            the file.
+        models: keep only these models, in this order (default: all, sorted by name).
+        missing: ``"drop"`` queries lacking a selected model's score, or ``"error"``.
+        nan_scores: ``"error"`` refuses a NaN score (the default); ``"missing"`` treats a row with a NaN
+            score as absent, which ``missing`` then handles (RouterBench marks unanswered calls so).
+
+    Raises:
+        RecordsError: the file is unreadable or invalid; nothing is returned half-loaded.
+    """
+    path = Path(path)
+    if missing not in ("drop", "error"):
+        raise ValueError(f"missing must be 'drop' or 'error', got {missing!r}")
+    if nan_scores not in ("error", "missing"):
+        raise ValueError(f"nan_scores must be 'error' or 'missing', got {nan_scores!r}")
+    if not path.exists():
+        raise RecordsError(f"{path}: no such file")
+    try:
+        df = _loader_for(path)(path)
+    except RecordsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure becomes a named, clear error
+        raise RecordsError(f"{path}: cannot parse as {path.suffix} records: {exc}") from exc
+    df = _validate_long(df, path, nan_scores)
+    if models is not None:
+        unknown = sorted(set(models) - set(df["model"]))
+        if unknown:
+            raise RecordsError(f"{path}: unknown model(s) {unknown}. Fix: choose among {sorted(set(df['model']))}")
+        df = df[df["model"].isin(list(models))].reset_index(drop=True)
+    derived = _derive_costs(df, path, prices)
+
+    model_names = tuple(models) if models is not None else tuple(sorted(df["model"].unique()))
+    q_codes, q_uniques = pd.factorize(df["query_id"], sort=False)
+    m_index = {m: j for j, m in enumerate(model_names)}
+    m_codes = df["model"].map(m_index).to_numpy(dtype=np.int64)
+    n, k = len(q_uniques), len(model_names)
+    present = np.zeros((n, k), dtype=bool)
+    present[q_codes, m_codes] = True
+    complete = present.all(axis=1)
+    if not complete.all() and missing == "error":
+        qi = int(np.flatnonzero(~complete)[0])
+        lacking = [model_names[j] for j in np.flatnonzero(~present[qi])]
+        raise RecordsError(
+            f"{path}: query {q_uniques[qi]!r} has no score for {lacking} ({int((~complete).sum())} incomplete "
+            "queries). Fix: load with missing='drop' or restrict models"
+        )
+
+    def pivot(values: np.ndarray, fill: object) -> np.ndarray:
+        out = np.full((n, k), fill, dtype=values.dtype if values.dtype != object else object)
+        out[q_codes, m_codes] = values
+        return out[complete]
+
+    quality = pivot(df["score"].to_numpy(dtype=float), np.nan)
+    cost = pivot(df["cost_usd"].to_numpy(dtype=float), np.nan)
+    first = np.unique(q_codes, return_index=True)[1]  # first row of each query, in code order
+    keep = np.flatnonzero(complete)
+    extras = {}
+    for col in df.columns:
+        if col in LONG_COLUMNS:
+            continue
+        vals = df[col].to_numpy()
+        fill: object = np.nan if vals.dtype.kind == "f" else None
+        if vals.dtype.kind not in "fiub":
+            vals = vals.astype(object)
+        elif vals.dtype.kind in "iub":
+            vals = vals.astype(float)
+        extras[col] = pivot(vals, fill)
+    if n - len(keep) == n:
+        raise RecordsError(f"{path}: no query has a score for every selected model. Fix: restrict models")
+    return RecordSet(
+        path=str(path),
+        query_ids=np.asarray(q_uniques.astype(str), dtype=object)[keep],
+        prompts=df["prompt"].to_numpy(dtype=object)[first][keep],
+        benchmarks=df["benchmark"].to_numpy(dtype=object)[first][keep],
+        models=model_names,
+        quality=quality,
+        cost=cost,
+        extras=extras,
+        n_dropped_incomplete=int(n - len(keep)),
+        cost_derived=derived,
+    )

@@ -1,0 +1,241 @@
+"""Stable-Baselines3 agents on the routing environments, and their ONNX export.
+
+The only module that imports stable_baselines3 (and torch). An exported agent is an ONNX graph with one input
+``obs: (batch, d) float32`` and two outputs ``action: (batch,) int64`` and ``scores: (batch, k) float32``
+(policy logits for PPO/A2C, Q-values for DQN); ``action`` is the argmax of ``scores``, i.e. SB3's
+``predict(obs, deterministic=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from env.budgeted_env import BudgetedRoutingEnv
+from env.features import FeaturizerSpec
+from env.routing_env import RoutingEnv
+from simulations.data import Prepared, prepare
+
+ALGOS = ("ppo", "a2c", "dqn")
+ENVS = ("routing", "budgeted")
+
+
+def make_env(kind: str, quality: np.ndarray, cost: np.ndarray, features: np.ndarray, **kwargs: Any) -> Any:
+    """A routing or budgeted env on the given arrays."""
+    if kind == "routing":
+        return RoutingEnv(quality, cost, features, **kwargs)
+    if kind == "budgeted":
+        return BudgetedRoutingEnv(quality, cost, features, **kwargs)
+    raise ValueError(f"env must be one of {ENVS}, got {kind!r}")
+
+
+def _algo_class(algo: str) -> Any:
+    from stable_baselines3 import A2C, DQN, PPO  # noqa: PLC0415 - SB3 is imported only here, lazily
+
+    classes = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
+    if algo not in classes:
+        raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
+    return classes[algo]
+
+
+def _hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
+    # Routing is a one-step bandit: gamma = 0 makes the advantage r - V(s) exactly.
+    gamma = 0.0 if env_kind == "routing" else 0.99
+    if algo == "ppo":
+        return {"n_steps": 256, "batch_size": 64, "n_epochs": 4, "learning_rate": 1e-3, "gamma": gamma,
+                "ent_coef": 0.01, "policy_kwargs": {"net_arch": [64, 64]}}
+    if algo == "a2c":
+        return {"n_steps": 16, "learning_rate": 1e-3, "gamma": gamma, "ent_coef": 0.01,
+                "policy_kwargs": {"net_arch": [64, 64]}}
+    return {"learning_rate": 1e-3, "gamma": gamma, "buffer_size": max(1000, min(steps, 100_000)),
+            "learning_starts": min(1000, steps // 10), "exploration_fraction": 0.3, "target_update_interval": 500,
+            "train_freq": 4, "policy_kwargs": {"net_arch": [64, 64]}}
+
+
+class _ScoreNet:
+    """Builds the torch module ``obs -> (argmax action, scores)`` of a trained SB3 agent."""
+
+    @staticmethod
+    def build(model: Any) -> Any:
+        import torch  # noqa: PLC0415
+
+        policy = model.policy
+
+        class Scores(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.policy = policy
+
+            def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                if hasattr(self.policy, "q_net"):  # DQN
+                    scores = self.policy.q_net(obs)
+                else:  # actor-critic: the action distribution's logits
+                    features = self.policy.extract_features(obs, self.policy.pi_features_extractor)
+                    latent_pi = self.policy.mlp_extractor.forward_actor(features)
+                    scores = self.policy.action_net(latent_pi)
+                return torch.argmax(scores, dim=1), scores
+
+        return Scores().eval()
+
+
+def export_onnx(model: Any, obs_dim: int, path: str | Path) -> Path:
+    """Export a trained SB3 agent as ONNX (see the module docstring for the graph's signature)."""
+    import torch  # noqa: PLC0415
+
+    path = Path(path)
+    net = _ScoreNet.build(model)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        # torch's own exporter internals; not our code and not actionable here.
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")
+        program = torch.onnx.export(
+            net,
+            (torch.zeros(2, obs_dim, dtype=torch.float32),),
+            input_names=["obs"],
+            output_names=["action", "scores"],
+            dynamic_shapes={"obs": {0: torch.export.Dim("batch")}},
+            dynamo=True,
+            verbose=False,
+            report=False,
+        )
+    program.save(str(path))
+    return path
+
+
+def onnx_actions(path: str | Path, obs: np.ndarray) -> np.ndarray:
+    """Actions ``(n,)`` of an exported agent on ``obs: (n, d)``, computed by onnxruntime."""
+    import onnxruntime as ort  # noqa: PLC0415
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(["action"], {"obs": np.asarray(obs, dtype=np.float32)})[0], dtype=np.int64)
+
+
+def _budget_rollout(model: Any, prep: Prepared, episodes: int, seed: int, **env_kwargs: Any) -> dict[str, Any]:
+    env = BudgetedRoutingEnv.from_records(prep.test, prep.x_test, **env_kwargs)
+    quality, cost, answered = [], [], 0
+    counts = np.zeros(prep.test.n_models)
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        done = False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, _, terminated, truncated, info = env.step(action)
+            quality.append(info["quality"])
+            cost.append(info["cost"])
+            counts[info["action_taken"]] += 1
+            answered += 1
+            done = terminated or truncated
+    return {
+        "mean_quality": float(np.mean(quality)),
+        "mean_cost_usd": float(np.mean(cost)),
+        "call_share": dict(zip(prep.test.models, (counts / counts.sum()).tolist(), strict=True)),
+        "episodes": episodes,
+        "budget_per_query_usd": env.budget / env.episode_length,
+    }
+
+
+def train_rl(
+    records_path: str | Path,
+    *,
+    algo: str = "ppo",
+    env_kind: str = "routing",
+    steps: int = 20_000,
+    out: str | Path,
+    seed: int = 0,
+    test_frac: float = 0.3,
+    lam: float = 0.0,
+    models: list[str] | None = None,
+    spec: FeaturizerSpec | None = None,
+    torch_threads: int = 1,
+    progress_bar: bool = True,
+    budget_per_query: float | None = None,
+) -> dict[str, Any]:
+    """Train an SB3 agent on the train split, evaluate on the test split, save it and export it to ONNX.
+
+    Writes ``out/agent.zip`` (SB3's own format), ``out/policy.onnx``, ``out/featurizer.{json,npz}`` and
+    ``out/metrics.json``. Returns the metrics.
+
+    Raises:
+        RuntimeError: the ONNX export chooses a different action than SB3 on some test context.
+    """
+    import torch  # noqa: PLC0415
+
+    if env_kind not in ENVS:
+        raise ValueError(f"env must be one of {ENVS}, got {env_kind!r}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    cls = _algo_class(algo)
+    torch.set_num_threads(max(1, int(torch_threads)))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    prep = prepare(records_path, seed=seed, test_frac=test_frac, models=models, spec=spec)
+    env_kwargs: dict[str, Any] = {"lam": lam, "cost_scale": prep.cost_scale, "models": prep.train.models}
+    if env_kind == "budgeted" and budget_per_query is not None:
+        env_kwargs["budget_per_query"] = budget_per_query
+    train_env = make_env(env_kind, prep.train.quality, prep.train.cost, prep.x_train, **env_kwargs)
+    model = cls("MlpPolicy", train_env, seed=seed, verbose=0, device="cpu", **_hyperparameters(algo, env_kind, steps))
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=steps, progress_bar=progress_bar)
+    train_seconds = time.perf_counter() - t0
+    model.save(out / "agent.zip")
+    prep.featurizer.save(out)
+
+    obs_dim = int(train_env.observation_space.shape[0])
+    export_onnx(model, obs_dim, out / "policy.onnx")
+    if env_kind == "routing":
+        test_obs = prep.x_test.astype(np.float32)
+    else:  # the budget part of the observation at a fresh episode's start
+        test_obs = np.hstack([prep.x_test, np.ones((len(prep.test), 2))]).astype(np.float32)
+    sb3_actions, _ = model.predict(test_obs, deterministic=True)
+    ort_actions = onnx_actions(out / "policy.onnx", test_obs)
+    mismatches = int((np.asarray(sb3_actions) != ort_actions).sum())
+    if mismatches:
+        raise RuntimeError(f"ONNX export disagrees with SB3 on {mismatches} of {len(test_obs)} test contexts")
+
+    test = prep.test
+    rows = np.arange(len(test))
+    metrics: dict[str, Any] = {
+        "records": str(records_path),
+        "algo": algo,
+        "env": env_kind,
+        "steps": steps,
+        "seed": seed,
+        "lam": lam,
+        "cost_scale": prep.cost_scale,
+        "models": list(test.models),
+        "n_train": len(prep.train),
+        "n_test": len(test),
+        "train_seconds": round(train_seconds, 2),
+        "torch_threads": torch.get_num_threads(),
+        "onnx_parity": {"contexts": len(test_obs), "mismatches": mismatches},
+        "random": {"mean_quality": float(test.quality.mean()), "mean_cost_usd": float(test.cost.mean())},
+        "best_single": _best_single(prep),
+        "oracle": {"mean_quality": float(test.quality.max(axis=1).mean())},
+    }
+    if env_kind == "routing":
+        counts = np.bincount(ort_actions, minlength=test.n_models)
+        metrics["test"] = {
+            "mean_quality": float(test.quality[rows, ort_actions].mean()),
+            "mean_cost_usd": float(test.cost[rows, ort_actions].mean()),
+            "call_share": dict(zip(test.models, (counts / counts.sum()).tolist(), strict=True)),
+        }
+    else:
+        kwargs = {k: v for k, v in env_kwargs.items() if k != "models"}
+        metrics["test"] = _budget_rollout(model, prep, episodes=20, seed=seed, **kwargs)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _best_single(prep: Prepared) -> dict[str, Any]:
+    j = int(np.argmax(prep.train.quality.mean(axis=0)))  # chosen on train, reported on test
+    return {
+        "model": prep.train.models[j],
+        "mean_quality": float(prep.test.quality[:, j].mean()),
+        "mean_cost_usd": float(prep.test.cost[:, j].mean()),
+    }
