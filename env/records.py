@@ -272,9 +272,7 @@ def _derive_costs(df: pd.DataFrame, path: Path, prices: PriceTable | str | Path 
             out = pd.to_numeric(sub[col], errors="coerce").to_numpy(dtype=float)
             break
     try:
-        derived = table.cost(
-            sub["model"].to_numpy(), sub["prompt"].str.len().to_numpy(dtype=float), out
-        )
+        derived = table.cost(sub["model"].to_numpy(), sub["prompt"].str.len().to_numpy(dtype=float), out)
     except PriceTableError as exc:  # pragma: no cover - guarded by the unknown check above
         raise RecordsError(str(exc)) from exc
     df.loc[need, "cost_usd"] = derived
@@ -314,7 +312,7 @@ def load_records(
         df = _loader_for(path)(path)
     except RecordsError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any parser failure becomes a named, clear error
+    except Exception as exc:
         raise RecordsError(f"{path}: cannot parse as {path.suffix} records: {exc}") from exc
     df = _validate_long(df, path, nan_scores)
     if models is not None:

@@ -83,7 +83,7 @@ class RoutingEnv(gym.Env[np.ndarray, np.int64]):
         if scale <= 0 or not np.isfinite(scale):
             raise ValueError(f"cost_scale must be a finite number > 0, got {cost_scale}")
         self.cost_scale = scale
-        n, k = quality.shape
+        k = quality.shape[1]
         self.models = tuple(models) if models is not None else tuple(f"model{j}" for j in range(k))
         if len(self.models) != k:
             raise ValueError(f"models has {len(self.models)} names for {k} columns")

@@ -40,11 +40,20 @@ def train_rl_cmd(
     budget_per_query: Annotated[float | None, typer.Option(help="Budgeted env: USD per query.")] = None,
 ) -> None:
     """Train a Stable-Baselines3 agent on the train split, evaluate it on the test split, export ONNX."""
-    from simulations.rl import train_rl  # noqa: PLC0415
+    from simulations.rl import train_rl
 
     metrics = train_rl(
-        records, algo=algo, env_kind=env, steps=steps, out=out, seed=seed, test_frac=test_frac, lam=lam,
-        models=_models(models), torch_threads=torch_threads, budget_per_query=budget_per_query,
+        records,
+        algo=algo,
+        env_kind=env,
+        steps=steps,
+        out=out,
+        seed=seed,
+        test_frac=test_frac,
+        lam=lam,
+        models=_models(models),
+        torch_threads=torch_threads,
+        budget_per_query=budget_per_query,
     )
     t, r = metrics["test"], metrics["random"]
     typer.echo(

@@ -36,7 +36,7 @@ def make_env(kind: str, quality: np.ndarray, cost: np.ndarray, features: np.ndar
 
 
 def _algo_class(algo: str) -> Any:
-    from stable_baselines3 import A2C, DQN, PPO  # noqa: PLC0415 - SB3 is imported only here, lazily
+    from stable_baselines3 import A2C, DQN, PPO
 
     classes = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
     if algo not in classes:
@@ -48,14 +48,33 @@ def _hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
     # Routing is a one-step bandit: gamma = 0 makes the advantage r - V(s) exactly.
     gamma = 0.0 if env_kind == "routing" else 0.99
     if algo == "ppo":
-        return {"n_steps": 256, "batch_size": 64, "n_epochs": 4, "learning_rate": 1e-3, "gamma": gamma,
-                "ent_coef": 0.01, "policy_kwargs": {"net_arch": [64, 64]}}
+        return {
+            "n_steps": 256,
+            "batch_size": 64,
+            "n_epochs": 4,
+            "learning_rate": 1e-3,
+            "gamma": gamma,
+            "ent_coef": 0.01,
+            "policy_kwargs": {"net_arch": [64, 64]},
+        }
     if algo == "a2c":
-        return {"n_steps": 16, "learning_rate": 1e-3, "gamma": gamma, "ent_coef": 0.01,
-                "policy_kwargs": {"net_arch": [64, 64]}}
-    return {"learning_rate": 1e-3, "gamma": gamma, "buffer_size": max(1000, min(steps, 100_000)),
-            "learning_starts": min(1000, steps // 10), "exploration_fraction": 0.3, "target_update_interval": 500,
-            "train_freq": 4, "policy_kwargs": {"net_arch": [64, 64]}}
+        return {
+            "n_steps": 16,
+            "learning_rate": 1e-3,
+            "gamma": gamma,
+            "ent_coef": 0.01,
+            "policy_kwargs": {"net_arch": [64, 64]},
+        }
+    return {
+        "learning_rate": 1e-3,
+        "gamma": gamma,
+        "buffer_size": max(1000, min(steps, 100_000)),
+        "learning_starts": min(1000, steps // 10),
+        "exploration_fraction": 0.3,
+        "target_update_interval": 500,
+        "train_freq": 4,
+        "policy_kwargs": {"net_arch": [64, 64]},
+    }
 
 
 class _ScoreNet:
@@ -63,7 +82,7 @@ class _ScoreNet:
 
     @staticmethod
     def build(model: Any) -> Any:
-        import torch  # noqa: PLC0415
+        import torch
 
         policy = model.policy
 
@@ -86,7 +105,7 @@ class _ScoreNet:
 
 def export_onnx(model: Any, obs_dim: int, path: str | Path) -> Path:
     """Export a trained SB3 agent as ONNX (see the module docstring for the graph's signature)."""
-    import torch  # noqa: PLC0415
+    import torch
 
     path = Path(path)
     net = _ScoreNet.build(model)
@@ -110,7 +129,7 @@ def export_onnx(model: Any, obs_dim: int, path: str | Path) -> Path:
 
 def onnx_actions(path: str | Path, obs: np.ndarray) -> np.ndarray:
     """Actions ``(n,)`` of an exported agent on ``obs: (n, d)``, computed by onnxruntime."""
-    import onnxruntime as ort  # noqa: PLC0415
+    import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return np.asarray(session.run(["action"], {"obs": np.asarray(obs, dtype=np.float32)})[0], dtype=np.int64)
@@ -164,7 +183,7 @@ def train_rl(
     Raises:
         RuntimeError: the ONNX export chooses a different action than SB3 on some test context.
     """
-    import torch  # noqa: PLC0415
+    import torch
 
     if env_kind not in ENVS:
         raise ValueError(f"env must be one of {ENVS}, got {env_kind!r}")
