@@ -1,0 +1,67 @@
+"""Budget pacing: adapt lambda online so that the realised mean cost per query tracks a target.
+
+Dual (Lagrangian) ascent on the constraint ``E[cost] <= target``: after each observed cost,
+``lam <- clip(lam + lr * (cost - target) / target, 0, lam_max)``. Spending above target raises the price of a
+dollar, spending below lowers it. The pacer wraps any policy; its own state is ``lam`` and the running totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bandit.base import Decision, Policy, check_scalar
+
+
+class BudgetPacer:
+    """Wraps ``policy`` and chooses lambda itself.
+
+    Args:
+        policy: the policy to pace.
+        target_cost: USD per query to aim at, > 0.
+        lr: step size of the dual update, > 0.
+        lam0: starting lambda, >= 0.
+        lam_max: ceiling of lambda, > 0.
+    """
+
+    def __init__(
+        self, policy: Policy, target_cost: float, *, lr: float = 0.05, lam0: float = 0.0, lam_max: float = 100.0
+    ) -> None:
+        self.policy = policy
+        self.target_cost = check_scalar(target_cost, "target_cost", low=0.0, low_inclusive=False)
+        self.lr = check_scalar(lr, "lr", low=0.0, low_inclusive=False)
+        self.lam_max = check_scalar(lam_max, "lam_max", low=0.0, low_inclusive=False)
+        self.lam = check_scalar(lam0, "lam0", low=0.0, high=self.lam_max)
+        self.spent = 0.0
+        self.n_costs = 0
+
+    @property
+    def mean_cost(self) -> float:
+        return self.spent / self.n_costs if self.n_costs else 0.0
+
+    def select(self, x: Any, candidates: Sequence[str] | None = None) -> Decision:
+        """Decide at the pacer's current lambda."""
+        return self.policy.select(x, candidates=candidates, lam=self.lam)
+
+    def observe_cost(self, cost: float) -> float:
+        """Account one realised cost; return the new lambda."""
+        c = check_scalar(cost, "cost", low=0.0)
+        self.spent += c
+        self.n_costs += 1
+        self.lam = min(max(self.lam + self.lr * (c - self.target_cost) / self.target_cost, 0.0), self.lam_max)
+        return self.lam
+
+    def update(self, x: Any, model: str, quality: float, cost: float, weight: float = 1.0) -> None:
+        """Update the wrapped policy and the pacer's lambda with one observation."""
+        self.policy.update(x, model, quality, cost, weight)
+        self.observe_cost(cost)
+
+    def state(self) -> dict[str, float | int]:
+        return {
+            "lam": self.lam,
+            "spent": self.spent,
+            "n_costs": self.n_costs,
+            "target_cost": self.target_cost,
+            "lr": self.lr,
+            "lam_max": self.lam_max,
+        }

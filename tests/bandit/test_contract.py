@@ -1,0 +1,206 @@
+"""Every registered policy honours the contract of bandit.base."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bandit import POLICIES, Oracle, Policy, make_policy
+from bandit.errors import InvalidInputError, StateError, UnknownModelError
+
+MODELS = ["cheap", "mid", "pricey", "best"]
+DIM = 5
+
+
+def contexts(n: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, DIM)) / 2
+    x[:, -1] = 1.0
+    return x
+
+
+def new(name: str, **kw) -> Policy:
+    return make_policy(name, MODELS, DIM, seed=7, **kw)
+
+
+def prepare(p: Policy, n: int = 1, seed: int = 0) -> None:
+    if isinstance(p, Oracle):
+        rng = np.random.default_rng(seed)
+        p.reveal(rng.random((n, p.k)), rng.random((n, p.k)))
+
+
+def train(p: Policy, n: int = 40) -> None:
+    rng = np.random.default_rng(1)
+    X = contexts(n, 1)
+    for i in range(n):
+        j = i % p.k
+        p.update(X[i], p.models[j], float(rng.random()), 0.001 * (j + 1))
+
+
+@pytest.fixture(params=sorted(POLICIES))
+def name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_distribution_is_valid_and_propensity_is_of_the_choice(name: str) -> None:
+    p = new(name)
+    train(p)
+    for lam in (0.0, 0.5, 5.0):
+        for x in contexts(20, 2):
+            prepare(p)
+            d = p.select(x, lam=lam)
+            assert d.pmf.shape == (len(MODELS),)
+            assert np.all(d.pmf >= 0)
+            assert d.pmf.sum() == pytest.approx(1.0)
+            assert d.propensity == pytest.approx(d.pmf[d.index]) and d.propensity > 0
+            assert d.model == MODELS[d.index] and d.lam == lam
+
+
+def test_every_candidate_has_positive_probability_with_a_floor(name: str) -> None:
+    if name == "oracle":
+        pytest.skip("the oracle never explores")
+    p = new(name, explore_floor=0.04)
+    train(p)
+    prepare(p, 10)
+    pmf = p.pmf_batch(contexts(10), lam=1.0)
+    assert np.all(pmf >= 0.04 / len(MODELS) - 1e-12)
+
+
+def test_candidate_restriction_is_honoured(name: str) -> None:
+    p = new(name)
+    train(p)
+    for x in contexts(30, 3):
+        prepare(p)
+        d = p.select(x, candidates=["cheap", "pricey"])
+        assert d.model in ("cheap", "pricey")
+        assert set(d.pmf_dict()) <= {"cheap", "pricey"}
+    with pytest.raises(UnknownModelError, match="unknown model 'nope'"):
+        p.select(contexts(1)[0], candidates=["nope"])
+    with pytest.raises(UnknownModelError, match="at least one"):
+        p.select(contexts(1)[0], candidates=[])
+
+
+def test_update_moves_the_estimate(name: str) -> None:
+    p = new(name)
+    x = contexts(1)[0]
+    q0, c0 = p.estimates(x[None])
+    for _ in range(5):
+        p.update(x, "mid", 1.0, 0.02)
+    q1, c1 = p.estimates(x[None])
+    j = MODELS.index("mid")
+    assert q1[0, j] > q0[0, j]
+    assert c1[0, j] > c0[0, j]
+    assert p.n_updates == 5
+
+
+def test_state_round_trip_is_exact(name: str) -> None:
+    p = new(name)
+    train(p)
+    clone = new(name)
+    clone.load_state_dict(p.state_dict())
+    a, b = p.state_dict(), clone.state_dict()
+    assert a["meta"] == b["meta"]
+    for k in a["arrays"]:
+        np.testing.assert_array_equal(a["arrays"][k], b["arrays"][k])
+    X = contexts(15, 4)
+    prepare(p, 15)
+    prepare(clone, 15)
+    np.testing.assert_array_equal(p.pmf_batch(X, 0.3), clone.pmf_batch(X, 0.3))
+    for x in X:  # identical generator state: identical sampled choices
+        prepare(p)
+        prepare(clone)
+        assert p.select(x).model == clone.select(x).model
+
+
+def test_same_seed_same_decisions(name: str) -> None:
+    def run(seed: int) -> list[str]:
+        p = make_policy(name, MODELS, DIM, seed=seed)
+        out = []
+        for i, x in enumerate(contexts(60, 5)):
+            prepare(p, seed=i)
+            d = p.select(x, lam=0.2)
+            p.update(x, d.model, float(i % 3 == 0), 0.001)
+            out.append(d.model)
+        return out
+
+    assert run(3) == run(3)
+
+
+def test_models_added_and_removed_at_runtime(name: str) -> None:
+    p = new(name)
+    train(p)
+    p.add_model("newcomer")
+    assert p.models[-1] == "newcomer"
+    prepare(p)
+    d = p.select(contexts(1)[0], candidates=["newcomer"])
+    assert d.model == "newcomer" and d.propensity == pytest.approx(1.0)
+    p.update(contexts(1)[0], "newcomer", 1.0, 0.0)
+    p.remove_model("pricey")
+    assert "pricey" not in p.models and len(p.models) == 4
+    prepare(p)
+    assert p.select(contexts(1)[0]).model != "pricey"
+    with pytest.raises(InvalidInputError, match="already"):
+        p.add_model("best")
+    with pytest.raises(UnknownModelError):
+        p.remove_model("pricey")
+    clone = make_policy(name, p.models, DIM)
+    clone.load_state_dict(p.state_dict())  # the state carries the new model list
+    assert clone.models == p.models
+
+
+BAD_INPUTS = [
+    ("NaN context", lambda p, x: p.select(np.full(DIM, np.nan)), InvalidInputError, "NaN"),
+    ("wrong dimension", lambda p, x: p.select(np.ones(DIM + 1)), InvalidInputError, r"shape \(dim,\) with dim=5"),
+    ("unknown model", lambda p, x: p.update(x, "gpt-9", 0.5, 0.1), UnknownModelError, "unknown model 'gpt-9'"),
+    ("quality above 1", lambda p, x: p.update(x, "mid", 1.5, 0.1), InvalidInputError, r"quality must be in \[0, 1\]"),
+    ("NaN quality", lambda p, x: p.update(x, "mid", float("nan"), 0.1), InvalidInputError, "quality must be a finite"),
+    ("negative cost", lambda p, x: p.update(x, "mid", 0.5, -1.0), InvalidInputError, "cost must be >= 0"),
+    ("zero weight", lambda p, x: p.update(x, "mid", 0.5, 0.1, 0.0), InvalidInputError, "weight must be > 0"),
+    ("negative lambda", lambda p, x: p.select(x, lam=-1.0), InvalidInputError, "lam must be"),
+    (
+        "batch lengths",
+        lambda p, x: p.update_batch(x[None], ["mid", "mid"], [1, 1], [0, 0]),
+        InvalidInputError,
+        "length",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "err", "match"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_inputs_name_the_problem_and_change_nothing(name: str, case: str, call, err, match: str) -> None:
+    p = new(name)
+    train(p, 8)
+    before = p.state_dict()
+    with pytest.raises(err, match=match):
+        call(p, contexts(1)[0])
+    after = p.state_dict()
+    for k in before["arrays"]:
+        np.testing.assert_array_equal(before["arrays"][k], after["arrays"][k])
+    assert before["meta"]["n_updates"] == after["meta"]["n_updates"]
+
+
+def test_load_state_refuses_misfits(name: str) -> None:
+    p = new(name)
+    state = p.state_dict()
+    other = "linucb" if name != "linucb" else "ucb1"
+    with pytest.raises(StateError, match="is of policy"):
+        make_policy(other, MODELS, DIM).load_state_dict(state)
+    bad = {"meta": state["meta"], "arrays": {k: v[:1] for k, v in state["arrays"].items()}}
+    with pytest.raises(StateError, match="shape"):
+        p.load_state_dict(bad)
+    with pytest.raises(StateError, match="'meta' and 'arrays'"):
+        p.load_state_dict({"arrays": {}})
+
+
+def test_batch_update_equals_sequential_in_estimates(name: str) -> None:
+    a, b = new(name), new(name)
+    X = contexts(30, 6)
+    rng = np.random.default_rng(0)
+    models = [MODELS[i % 4] for i in range(30)]
+    q, c = rng.random(30), rng.random(30) / 100
+    for i in range(30):
+        a.update(X[i], models[i], q[i], c[i])
+    b.update_batch(X, models, q, c)
+    qa, ca = a.estimates(X)
+    qb, cb = b.estimates(X)
+    np.testing.assert_allclose(qa, qb, atol=1e-9)
+    np.testing.assert_allclose(ca, cb, atol=1e-9)

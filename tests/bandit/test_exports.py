@@ -1,0 +1,31 @@
+import bandit
+
+
+def test_public_api_is_what_we_meant() -> None:
+    assert set(bandit.__all__) == {
+        "POLICIES",
+        "UCB1",
+        "Artifact",
+        "ArtifactError",
+        "BanditError",
+        "BestSingle",
+        "BudgetPacer",
+        "Decision",
+        "InvalidHyperparameterError",
+        "InvalidInputError",
+        "LinEpsGreedy",
+        "LinTS",
+        "LinUCB",
+        "Oracle",
+        "Policy",
+        "RandomPolicy",
+        "StateError",
+        "Thompson",
+        "UnknownModelError",
+        "export",
+        "import_artifact",
+        "make_policy",
+        "to_bytes",
+    }
+    for name in bandit.__all__:
+        assert hasattr(bandit, name)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bandit import BudgetPacer, LinUCB
+from bandit.errors import InvalidHyperparameterError
+
+
+@pytest.mark.parametrize("target", [0.002, 0.005, 0.01])
+def test_pacer_keeps_realised_cost_within_ten_percent_of_target(target: float) -> None:
+    rng = np.random.default_rng(0)
+    models = ["small", "medium", "large"]
+    price = np.array([0.001, 0.004, 0.02])
+    policy = LinUCB(models, 3, alpha=0.1, cost_scale=0.02, seed=0)
+    pacer = BudgetPacer(policy, target_cost=target, lr=0.05)
+    costs = []
+    for _t in range(6000):
+        x = np.array([rng.normal(), rng.normal(), 1.0]) / 2
+        x[-1] = 1.0
+        d = pacer.select(x)
+        j = d.index
+        p_good = [0.4, 0.6, 0.85][j] + 0.1 * x[0]
+        c = price[j] * rng.uniform(0.8, 1.2)
+        pacer.update(x, d.model, float(rng.random() < p_good), c)
+        costs.append(c)
+    realised = float(np.mean(costs[1000:]))  # after a short burn-in
+    assert abs(realised - target) / target < 0.10
+    assert pacer.mean_cost == pytest.approx(np.mean(costs))
+
+
+def test_without_pacing_the_unconstrained_policy_overspends() -> None:
+    policy = LinUCB(["small", "large"], 2, alpha=0.0, explore_floor=0.0)
+    x = np.array([0.0, 1.0])
+    policy.fit_full(np.tile(x, (50, 1)), np.tile([0.5, 0.9], (50, 1)), np.tile([0.001, 0.02], (50, 1)))
+    assert policy.select(x, lam=0.0).model == "large"
+    pacer = BudgetPacer(policy, target_cost=0.001, lr=0.5)
+    for _ in range(100):
+        d = pacer.select(x)
+        pacer.observe_cost(0.02 if d.model == "large" else 0.001)
+    assert pacer.lam > 0 and pacer.select(x).model == "small"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"target_cost": 0.0}, "target_cost must be in"),
+        ({"target_cost": 1.0, "lr": -1.0}, "lr must be in"),
+        ({"target_cost": 1.0, "lam0": 500.0}, "lam0 must be in"),
+    ],
+)
+def test_pacer_validates_its_parameters(kwargs: dict, match: str) -> None:
+    with pytest.raises(InvalidHyperparameterError, match=match):
+        BudgetPacer(LinUCB(["a", "b"], 2), **kwargs)
