@@ -355,6 +355,7 @@ class Policy(ABC):
 
     def _set_meta_extra(self, meta: Mapping[str, Any]) -> None:
         """Install what ``_meta_extra`` saved; raise ``StateError`` if it is malformed."""
+        return None
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Install a state from :meth:`state_dict`; checked whole before anything changes."""

@@ -160,7 +160,7 @@ class LinUCB(LinearPolicy):
 
     name = "linucb"
 
-    def __init__(self, models: Sequence[str], dim: int, *, alpha: float = 0.5, **kwargs: Any) -> None:
+    def __init__(self, models: Sequence[str], dim: int, *, alpha: float = 0.05, **kwargs: Any) -> None:
         super().__init__(models, dim, **kwargs)
         self.alpha = check_scalar(alpha, "alpha", low=0.0)
         self._hyper["alpha"] = self.alpha
@@ -189,7 +189,7 @@ class LinTS(LinearPolicy):
 
     name = "lints"
 
-    def __init__(self, models: Sequence[str], dim: int, *, v: float = 0.3, n_samples: int = 64, **kwargs: Any) -> None:
+    def __init__(self, models: Sequence[str], dim: int, *, v: float = 0.05, n_samples: int = 64, **kwargs: Any) -> None:
         super().__init__(models, dim, **kwargs)
         self.v = check_scalar(v, "v", low=0.0, low_inclusive=False)
         self.n_samples = int(check_scalar(n_samples, "n_samples", low=1, high=10_000, integer=True))

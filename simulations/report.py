@@ -1,0 +1,124 @@
+"""Human-readable reports (markdown tables and PNG plots) of simulation and evaluation results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    return str(v)
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
+    from simulations.evaluate import summary_rows
+
+    ds, ref = report["dataset"], report["reference"]
+    two = ref["strong_model"] is not None
+    header = [
+        "method",
+        "quality",
+        "cost USD/query",
+        "V_B",
+        "regret",
+        "AIQ",
+        "cheapest within 1pt (cost share)",
+        "call-share entropy (bits)",
+    ]
+    if two:
+        header += ["APGR", "CPT(50%)", "CPT(80%)"]
+    rows = []
+    for name, m in summary_rows(report):
+        row = [
+            name,
+            m["quality"],
+            m["cost_usd"],
+            m["v_b"],
+            m["regret"],
+            m["aiq"],
+            m["cheapest_within_1pt_cost_share"],
+            m["call_share_entropy_bits"],
+        ]
+        if two:
+            row += [m.get("apgr"), m.get("cpt50"), m.get("cpt80")]
+        rows.append(row)
+    md = [
+        f"# Offline evaluation: {Path(ds['path']).name}",
+        "",
+        f"{ds['n_train']} train / {ds['n_test']} test queries, {len(ds['models'])} models"
+        + (f", benchmark `{ds['benchmark']}`" if ds["benchmark"] else "")
+        + f"; seed {report['config']['seed']}. Best single (chosen on train): `{ref['best_single_model']}` "
+        f"quality {ref['best_single_quality']:.4f} at ${ref['best_single_cost_usd']:.6f}/query; oracle "
+        f"{ref['oracle_quality']:.4f}.",
+        "",
+        "Quality, cost, V_B and regret at lambda = 0 on the test split. 'Cheapest within 1pt': the cost (as a share "
+        "of the best single model's) at the lambda chosen on a validation part of the train split as the cheapest "
+        "whose quality is within 0.01 of the best single's; '-' where no lambda got there.",
+        "",
+        markdown_table(header, rows),
+        "",
+        "![cost-quality curves](cost_quality.png)",
+        "",
+        "![call shares](call_shares.png)",
+        "",
+        f"Run took {report['seconds']} s. Config: see report.json `config`.",
+    ]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    _plot_cost_quality(report, out / "cost_quality.png")
+    _plot_call_shares(report, out / "call_shares.png")
+
+
+def _plot_cost_quality(report: dict[str, Any], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for name, c in report["curves"]["cost_quality"].items():
+        if name.startswith("single:") or name in ("random", "best_single"):
+            continue
+        ax.plot(c["cost_usd"], c["quality"], marker=".", linewidth=1, label=name)
+    for name, m in report["methods"].items():
+        if name.startswith("single:"):
+            ax.scatter([m["cost_usd"]], [m["quality"]], marker="x", color="grey")
+            ax.annotate(name[7:], (m["cost_usd"], m["quality"]), fontsize=6, color="grey")
+    r = report["methods"]["random"]
+    ax.scatter([r["cost_usd"]], [r["quality"]], marker="s", color="black", label="random")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean cost per query (USD, log)")
+    ax.set_ylabel("mean quality")
+    ax.set_title(f"Cost-quality curves (lambda sweep), {Path(report['dataset']['path']).name}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_call_shares(report: dict[str, Any], path: Path) -> None:
+    names = [n for n in report["methods"] if not n.startswith("single:")]
+    models = report["dataset"]["models"]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 2))
+    left = [0.0] * len(names)
+    cmap = plt.get_cmap("tab20")
+    for j, m in enumerate(models):
+        vals = [report["methods"][n]["call_share"][m] for n in names]
+        ax.barh(names, vals, left=left, color=cmap(j % 20), label=m if len(models) <= 20 else None)
+        left = [a + b for a, b in zip(left, vals, strict=True)]
+    ax.set_xlabel("share of calls at lambda = 0")
+    if len(models) <= 20:
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
