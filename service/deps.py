@@ -1,0 +1,54 @@
+"""Dependencies of the routes: settings, the store, the policy cache, and API-key scopes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from service.config import Settings
+from service.errors import Forbidden, Unauthorized
+from service.runtime import PolicyCache
+from service.store import Store
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def get_cache(request: Request) -> PolicyCache:
+    return request.app.state.cache  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+StoreDep = Annotated[Store, Depends(get_store)]
+CacheDep = Annotated[PolicyCache, Depends(get_cache)]
+
+
+def require(scope: str):
+    """A dependency that admits keys with ``scope`` (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``).
+    With no keys configured, auth is off (local development)."""
+
+    def check(
+        settings: SettingsDep,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> None:
+        if not settings.api_keys:
+            return
+        key = x_api_key
+        if key is None and authorization and authorization.lower().startswith("bearer "):
+            key = authorization[7:].strip()
+        if not key:
+            raise Unauthorized("missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+        scopes = settings.api_keys.get(key)
+        if scopes is None:
+            raise Unauthorized("unknown API key")
+        if scope not in scopes:
+            raise Forbidden(f"this API key lacks the {scope!r} scope")
+
+    return Depends(check)

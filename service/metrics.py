@@ -1,0 +1,28 @@
+"""Prometheus metrics. With several workers set PROMETHEUS_MULTIPROC_DIR (``banditroute serve`` does) so that
+/metrics aggregates every worker's counters."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+REQUESTS = Counter("banditroute_requests_total", "HTTP requests", ["method", "path", "status"])
+LATENCY = Histogram(
+    "banditroute_request_seconds",
+    "HTTP request latency",
+    ["method", "path"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DECISIONS = Counter("banditroute_decisions_total", "Routing decisions", ["policy", "model"])
+FEEDBACK = Counter("banditroute_feedback_total", "Feedback events", ["source", "outcome"])
+ERRORS = Counter("banditroute_errors_total", "Responses with status >= 500", ["path"])
+FALLBACKS = Counter("banditroute_fallback_total", "Routes answered with the fallback model (Redis away)")
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

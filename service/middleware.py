@@ -1,0 +1,107 @@
+"""ASGI middleware: request-body limits, per-request metrics and structured access logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from service import metrics
+from service.config import Settings
+from service.errors import error_body
+
+log = logging.getLogger("banditroute.access")
+LARGE_BODY_PATHS = ("/v1/policies",)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ServiceMiddleware:
+    """Refuses bodies over the limit with 413 (by Content-Length, or while reading), counts and times every
+    request, and logs one JSON line per request."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    def _limit(self, path: str) -> int:
+        if path.startswith(LARGE_BODY_PATHS) and self.settings.max_artifact_bytes > self.settings.max_body_bytes:
+            return self.settings.max_artifact_bytes
+        return self.settings.max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        limit = self._limit(path)
+        start = time.perf_counter()
+        status = {"code": 500, "started": False}
+        rid = uuid.uuid4().hex[:16]
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["started"] = True
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        async def reject(code: int, kind: str, text: str) -> None:
+            body = json.dumps(error_body(kind, text)).encode()
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": code,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        try:
+            if length is not None and int(length) > limit:
+                await reject(413, "too_large", f"body of {int(length)} bytes exceeds the limit of {limit}")
+                return
+        except ValueError:
+            await reject(400, "invalid", "bad Content-Length")
+            return
+        seen = 0
+
+        async def receive_wrapper() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except BodyTooLarge:
+            if not status["started"]:
+                await reject(413, "too_large", f"body exceeds the limit of {limit} bytes")
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("unmatched" if status["code"] == 404 else path[:64])
+            method = scope.get("method", "")
+            metrics.REQUESTS.labels(method=method, path=template, status=str(status["code"])).inc()
+            metrics.LATENCY.labels(method=method, path=template).observe(elapsed)
+            if status["code"] >= 500:
+                metrics.ERRORS.labels(path=template).inc()
+            log.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": method,
+                    "path": path,
+                    "status": status["code"],
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )

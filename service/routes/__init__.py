@@ -1,0 +1,1 @@
+"""One router per file; app.py includes them all."""

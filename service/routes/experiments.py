@@ -1,0 +1,86 @@
+"""A/B experiments: define arms over policies, report per arm, stop (the data stays)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import StoreDep, require
+from service.errors import Conflict, Invalid, NotFound, responses
+from service.experiments import arm_report, difference
+from service.schemas import ArmReport, ExperimentCreate, ExperimentReport
+
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+Admin = [require("admin")]
+
+
+@router.post(
+    "",
+    response_model=ExperimentReport,
+    status_code=201,
+    dependencies=Admin,
+    responses=responses(401, 403, 409, 422, 503),
+)
+async def create_experiment(body: ExperimentCreate, store: StoreDep) -> ExperimentReport:
+    """Arms are policies with traffic weights; shadow arms decide and log on every request but never serve.
+    Assignment is sticky per ``unit_id`` (a stable hash) and uniform per request without one."""
+    for a in body.arms:
+        if not await store.exists(a.policy):
+            raise Invalid(f"arm {a.name!r}: unknown policy {a.policy!r}")
+    definition = body.model_dump()
+    definition["control"] = body.control or next(a.name for a in body.arms if not a.shadow)
+    if not await store.create_experiment(body.id, definition):
+        raise Conflict(f"experiment {body.id!r} exists")
+    return await report(body.id, store)
+
+
+@router.get("", dependencies=Admin, responses=responses(401, 403, 503))
+async def list_experiments(store: StoreDep) -> list[dict[str, str]]:
+    out = []
+    for eid in await store.experiment_ids():
+        exp = await store.experiment(eid)
+        if exp is not None:
+            out.append({"id": eid, "status": exp["status"]})
+    return out
+
+
+@router.get("/{eid}", response_model=ExperimentReport, dependencies=Admin, responses=responses(401, 403, 404, 503))
+async def report(eid: str, store: StoreDep) -> ExperimentReport:
+    """Per arm: decisions, feedback received, mean score and mean cost with 95% intervals, and the difference
+    to the control arm with its (Welch) interval."""
+    exp = await store.experiment(eid)
+    if exp is None:
+        raise NotFound(f"unknown experiment {eid!r}")
+    d = exp["definition"]
+    arms = []
+    for a in d["arms"]:
+        r = arm_report(await store.arm_stats(a["policy"], eid, a["name"]))
+        arms.append({**a, **r})
+    control = next(a for a in arms if a["name"] == d["control"])
+    out = []
+    for a in arms:
+        row = ArmReport(
+            name=a["name"],
+            policy=a["policy"],
+            weight=a["weight"],
+            shadow=a["shadow"],
+            decisions=a["decisions"],
+            feedback=a["feedback"],
+            score=a["score"],
+            cost_usd=a["cost_usd"],
+        )
+        if a is not control:
+            row.score_minus_control = difference(a["score"], control["score"])
+            row.cost_minus_control = difference(a["cost_usd"], control["cost_usd"])
+        out.append(row)
+    return ExperimentReport(id=eid, status=exp["status"], control=d["control"], arms=out)
+
+
+@router.post(
+    "/{eid}/stop", response_model=ExperimentReport, dependencies=Admin, responses=responses(401, 403, 404, 503)
+)
+async def stop(eid: str, store: StoreDep) -> ExperimentReport:
+    """Stop routing through the experiment; its data and report stay."""
+    if await store.experiment(eid) is None:
+        raise NotFound(f"unknown experiment {eid!r}")
+    await store.stop_experiment(eid)
+    return await report(eid, store)

@@ -1,0 +1,45 @@
+"""POST /v1/feedback: a user's or an evaluator's score of a decision's answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service import metrics
+from service.deps import SettingsDep, StoreDep, require
+from service.errors import Conflict, NotFound, responses
+from service.learner import wait_applied
+from service.schemas import FeedbackRequest, FeedbackResponse
+
+router = APIRouter(tags=["feedback"])
+
+
+@router.post(
+    "/v1/feedback",
+    response_model=FeedbackResponse,
+    status_code=202,
+    dependencies=[require("feedback")],
+    responses=responses(401, 403, 404, 409, 413, 422, 503),
+    summary="Score the answer of a decision (once per source)",
+)
+async def feedback(req: FeedbackRequest, store: StoreDep, settings: SettingsDep) -> FeedbackResponse:
+    pid = req.decision_id.split(".", 1)[0]
+    weight = settings.source_weights.get(req.source, 1.0)
+    code, fid = await store.submit_feedback(
+        pid,
+        req.decision_id,
+        req.source,
+        req.score,
+        req.cost_usd,
+        weight,
+        settings.decision_ttl_seconds,
+        req.latency_ms,
+    )
+    if code == -1:
+        raise NotFound(f"unknown or expired decision {req.decision_id!r}")
+    if code == -2:
+        metrics.FEEDBACK.labels(source=req.source, outcome="duplicate").inc()
+        raise Conflict(f"feedback from {req.source!r} on decision {req.decision_id!r} was already accepted")
+    metrics.FEEDBACK.labels(source=req.source, outcome="accepted").inc()
+    assert fid is not None
+    applied = await wait_applied(store, pid, fid, settings.redis_timeout_seconds) if req.wait else False
+    return FeedbackResponse(decision_id=req.decision_id, source=req.source, feedback_id=fid, applied=applied)

@@ -1,0 +1,291 @@
+"""Policies: list, create (optionally warm-started), inspect, export, import (artifacts and ONNX agents), and
+add or remove models of a live policy."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import zipfile
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from bandit import Policy, import_artifact, make_policy, to_bytes
+from env.features import Featurizer, FeaturizerError
+from service.deps import CacheDep, SettingsDep, StoreDep, require
+from service.errors import Conflict, Invalid, NotFound, TooLarge, responses
+from service.onnx_policy import NAME as ONNX_NAME
+from service.onnx_policy import OnnxStaticPolicy
+from service.runtime import build_policy
+from service.schemas import ID_PATTERN, FeedbackCounts, ModelAdd, PolicyCreate, PolicyInfo
+from service.store import Store
+
+router = APIRouter(prefix="/v1/policies", tags=["policies"])
+Admin = [require("admin")]
+IdQuery = Annotated[str, Query(pattern=ID_PATTERN, description="Id of the policy to create.")]
+
+
+def _featurizer_sha(fz: tuple[dict[str, Any], dict[str, Any]] | None) -> str:
+    if fz is None:
+        return ""
+    try:
+        return Featurizer.from_state(*fz).fingerprint()
+    except FeaturizerError as exc:
+        raise Invalid(f"featurizer: {exc}") from exc
+
+
+async def _save(
+    store: Store,
+    pid: str,
+    policy: Policy,
+    fz: tuple[dict[str, Any], dict[str, Any]] | None,
+    budget: dict[str, Any] | None = None,
+    onnx: bytes | None = None,
+    replace: bool = False,
+) -> None:
+    hyper = policy.hyperparameters()
+    meta = {
+        "name": policy.name,
+        "dim": str(policy.dim),
+        "hyperparameters": json.dumps(hyper),
+        "featurizer_sha": _featurizer_sha(fz),
+        "budget": json.dumps(budget) if budget else "",
+    }
+    if fz is not None and int(fz[0].get("dim", -1)) != policy.dim:
+        raise Invalid(f"featurizer dim {fz[0].get('dim')} differs from the policy's dim {policy.dim}")
+    if not await store.create_policy(pid, meta, policy.state_dict(), fz, onnx=onnx, replace=replace):
+        raise Conflict(f"policy {pid!r} exists (import with replace=true to overwrite)")
+
+
+async def _info(store: Store, pid: str) -> PolicyInfo:
+    stored = await store.load_policy(pid)
+    if stored is None:
+        raise NotFound(f"unknown policy {pid!r}")
+    c = await store.counters(pid)
+    accepted, applied, skipped = c.get("accepted", 0), c.get("applied", 0), c.get("skipped", 0)
+    return PolicyInfo(
+        id=pid,
+        policy=stored.meta["name"],
+        models=stored.state["meta"]["models"],
+        dim=int(stored.meta["dim"]),
+        version=stored.version,
+        n_updates=int(stored.state["meta"]["n_updates"]),
+        hyperparameters=json.loads(stored.meta.get("hyperparameters", "{}")),
+        has_featurizer=bool(stored.meta.get("featurizer_sha")),
+        budget=json.loads(stored.meta["budget"]) if stored.meta.get("budget") else None,
+        pacer_lam=stored.pacer_lam,
+        feedback=FeedbackCounts(
+            accepted=accepted, applied=applied, skipped=skipped, pending=accepted - applied - skipped
+        ),
+    )
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    body = await request.body()
+    if len(body) > limit:
+        raise TooLarge(f"body has {len(body)} bytes; the limit is {limit}")
+    if not body:
+        raise Invalid("empty body: send the artifact as the request body (application/zip)")
+    return body
+
+
+@router.get("", response_model=list[PolicyInfo], dependencies=Admin, responses=responses(401, 403, 503))
+async def list_policies(store: StoreDep) -> list[PolicyInfo]:
+    """Every policy with its version, update count and feedback counts."""
+    out = []
+    for pid in await store.policy_ids():
+        try:
+            out.append(await _info(store, pid))
+        except NotFound:
+            continue
+    return out
+
+
+@router.post(
+    "",
+    response_model=PolicyInfo,
+    status_code=201,
+    dependencies=Admin,
+    responses=responses(401, 403, 404, 409, 413, 422, 503),
+)
+async def create_policy(body: PolicyCreate, store: StoreDep, settings: SettingsDep) -> PolicyInfo:
+    """Create a policy from a registry name, hyperparameters and models; optionally warm-started from an exported
+    artifact (its learned arrays and featurizer; models it lacks start cold, models not asked for are dropped)."""
+    if body.policy == ONNX_NAME:
+        raise Invalid("static ONNX policies are created with POST /v1/policies/import-onnx")
+    fz = None
+    warm: Policy | None = None
+    if body.artifact_b64 is not None:
+        try:
+            raw = base64.b64decode(body.artifact_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise Invalid(f"artifact_b64 is not base64: {exc}") from exc
+        art = import_artifact(raw)  # ArtifactError -> 422
+        if art.policy.name != body.policy:
+            raise Invalid(f"artifact holds a {art.policy.name!r} policy, not {body.policy!r}")
+        warm, fz = art.policy, art.featurizer_state
+    if body.featurizer_from is not None:
+        if fz is not None:
+            raise Invalid("give artifact_b64 or featurizer_from, not both")
+        fz = await store.load_featurizer(body.featurizer_from)
+        if fz is None:
+            raise Invalid(f"policy {body.featurizer_from!r} does not exist or has no featurizer")
+    dim = body.dim or (int(fz[0]["dim"]) if fz else (warm.dim if warm else None))
+    if dim is None:
+        raise Invalid("give `dim`, a featurizer (featurizer_from) or an artifact")
+    models = body.models or (list(warm.models) if warm else None)
+    if not models:
+        raise Invalid("give `models` (or an artifact that has them)")
+    policy = make_policy(body.policy, models, dim, **body.hyperparameters)  # bad hyperparameters -> 422
+    if warm is not None:
+        if warm.dim != dim:
+            raise Invalid(f"artifact dim {warm.dim} differs from dim {dim}")
+        for m in [m for m in warm.models if m not in models]:
+            warm.remove_model(m)
+        for m in [m for m in models if m not in warm.models]:
+            warm.add_model(m)
+        state = warm.state_dict()
+        order = [warm.models.index(m) for m in models]
+        state["arrays"] = {k: v[order] for k, v in state["arrays"].items()}
+        state["meta"]["models"] = list(models)
+        policy.load_state_dict(state)
+    await _save(store, body.id, policy, fz, budget=body.budget.model_dump() if body.budget else None)
+    return await _info(store, body.id)
+
+
+@router.get("/{pid}", response_model=PolicyInfo, dependencies=Admin, responses=responses(401, 403, 404, 503))
+async def get_policy(pid: str, store: StoreDep) -> PolicyInfo:
+    return await _info(store, pid)
+
+
+@router.get(
+    "/{pid}/export",
+    dependencies=Admin,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The versioned artifact (zip)"},
+        **responses(401, 403, 404, 422, 503),
+    },
+)
+async def export_policy(pid: str, store: StoreDep) -> Response:
+    """The policy's versioned artifact (manifest.json + arrays.npz + SHA256SUMS, zipped), featurizer included."""
+    stored = await store.load_policy(pid)
+    if stored is None:
+        raise NotFound(f"unknown policy {pid!r}")
+    if stored.meta["name"] == ONNX_NAME:
+        raise Invalid("a static ONNX policy exports as its ONNX file (the train-rl output), not as an artifact")
+    fz = await store.load_featurizer(pid)
+    data = to_bytes(build_policy(stored), fz)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{pid}-v{stored.version}.zip"'},
+    )
+
+
+@router.post(
+    "/import",
+    response_model=PolicyInfo,
+    status_code=201,
+    dependencies=Admin,
+    responses=responses(401, 403, 409, 413, 422, 503),
+    openapi_extra={"requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def import_policy(
+    request: Request, id: IdQuery, store: StoreDep, cache: CacheDep, settings: SettingsDep, replace: bool = False
+) -> PolicyInfo:
+    """Import an exported artifact (the zip as the body). It is verified whole first: a tampered or incompatible
+    artifact answers 422 and changes nothing."""
+    raw = await _body(request, settings.max_artifact_bytes)
+    art = import_artifact(raw)
+    await _save(store, id, art.policy, art.featurizer_state, replace=replace)
+    cache.forget(id)
+    return await _info(store, id)
+
+
+@router.post(
+    "/import-onnx",
+    response_model=PolicyInfo,
+    status_code=201,
+    dependencies=Admin,
+    responses=responses(401, 403, 409, 413, 422, 503),
+    openapi_extra={"requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def import_onnx(
+    request: Request,
+    id: IdQuery,
+    store: StoreDep,
+    settings: SettingsDep,
+    explore_floor: Annotated[float, Query(ge=0, lt=1)] = 0.01,
+) -> PolicyInfo:
+    """Import an SB3 agent exported by ``banditroute train-rl`` as a static policy: a zip of its ``policy.onnx``,
+    ``featurizer.json``, ``featurizer.npz`` and ``metrics.json``."""
+    raw = await _body(request, settings.max_artifact_bytes)
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            names = set(z.namelist())
+            need = {"policy.onnx", "featurizer.json", "featurizer.npz", "metrics.json"}
+            if not need <= names:
+                raise Invalid(f"the zip must hold {sorted(need)}, it holds {sorted(names)}")
+            if sum(i.file_size for i in z.infolist()) > settings.max_artifact_bytes:
+                raise TooLarge("the zip unpacks to more than the artifact limit")
+            onnx = z.read("policy.onnx")
+            spec = json.loads(z.read("featurizer.json"))
+            import numpy as np
+
+            with np.load(io.BytesIO(z.read("featurizer.npz")), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads(z.read("metrics.json"))
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, ValueError, OSError) as exc:
+        if isinstance(exc, Invalid | TooLarge):
+            raise
+        raise Invalid(f"not a train-rl export: {exc}") from exc
+    if meta.get("env") != "routing":
+        raise Invalid("only agents of the routing env can route single queries")
+    models = meta.get("models")
+    if not isinstance(models, list) or len(models) < 2:
+        raise Invalid("metrics.json lacks the agent's models")
+    fz = (spec, arrays)
+    _featurizer_sha(fz)
+    policy = OnnxStaticPolicy(models, int(spec.get("dim", 0)), onnx_model=onnx, explore_floor=explore_floor)
+    await _save(store, id, policy, fz, onnx=onnx)
+    return await _info(store, id)
+
+
+def _mutate(store: Store, pid: str, change: Any) -> Any:
+    async def run() -> None:
+        def apply(stored: Any) -> dict[str, Any]:
+            p = build_policy(stored)
+            change(p)
+            return p.state_dict()
+
+        try:
+            await store.mutate_state(pid, apply)
+        except KeyError as exc:
+            raise NotFound(f"unknown policy {pid!r}") from exc
+
+    return run()
+
+
+@router.post(
+    "/{pid}/models", response_model=PolicyInfo, dependencies=Admin, responses=responses(401, 403, 404, 422, 503)
+)
+async def add_model(pid: str, body: ModelAdd, store: StoreDep, cache: CacheDep) -> PolicyInfo:
+    """Add a model to a live policy; it starts from the policy's prior (cold start)."""
+    await _mutate(store, pid, lambda p: p.add_model(body.model))
+    cache.forget(pid)
+    return await _info(store, pid)
+
+
+@router.delete(
+    "/{pid}/models/{model:path}",
+    response_model=PolicyInfo,
+    dependencies=Admin,
+    responses=responses(401, 403, 404, 422, 503),
+)
+async def remove_model(pid: str, model: str, store: StoreDep, cache: CacheDep) -> PolicyInfo:
+    """Stop routing to a model (pending feedback on it is skipped and counted)."""
+    await _mutate(store, pid, lambda p: p.remove_model(model))
+    cache.forget(pid)
+    return await _info(store, pid)

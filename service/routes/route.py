@@ -1,0 +1,157 @@
+"""POST /v1/route: choose a model for a query, log the decision."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+from redis.exceptions import RedisError
+
+from service import metrics
+from service.deps import CacheDep, SettingsDep, StoreDep, require
+from service.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable, responses
+from service.experiments import assign
+from service.runtime import Runtime
+from service.schemas import RouteRequest, RouteResponse
+from service.store import encode_x
+
+router = APIRouter(tags=["routing"])
+log = logging.getLogger("banditroute.route")
+_rng = np.random.default_rng()
+
+
+def context(req: RouteRequest, rt: Runtime) -> np.ndarray:
+    """The request's feature vector for this policy: given, or made by the policy's featurizer."""
+    dim = rt.policy.dim
+    if req.features is not None:
+        if len(req.features) != dim:
+            raise Invalid(f"features has length {len(req.features)}; policy {rt.pid!r} takes dim={dim}")
+        return np.asarray(req.features, dtype=np.float64)
+    if rt.featurizer is None:
+        raise Invalid(f"policy {rt.pid!r} has no featurizer: send `features` (dim={dim}) instead of `query`")
+    return rt.featurizer.transform([req.query or ""])[0]
+
+
+async def decide(
+    store: Any,
+    settings: Any,
+    rt: Runtime,
+    req: RouteRequest,
+    experiment: str | None,
+    arm: str | None,
+    shadow: bool = False,
+) -> tuple[str, Any, float]:
+    """Decide with ``rt`` and log the decision; returns (decision id, Decision, lambda)."""
+    policy = rt.policy
+    x = context(req, rt)
+    lam = req.lam if req.lam is not None else (rt.pacer_lam if rt.budget else 0.0)
+    candidates = req.candidates
+    mask = policy.candidate_mask(candidates)  # unknown models -> 422
+    q_est, c_est = policy.estimates(x[None])
+    if req.max_cost_usd is not None:
+        within = mask & (c_est[0] <= req.max_cost_usd)
+        if not within.any():  # nothing fits: the cheapest candidate, estimated
+            within = np.zeros_like(mask)
+            within[np.flatnonzero(mask)[np.argmin(c_est[0][mask])]] = True
+        candidates = [m for m, ok in zip(policy.models, within, strict=True) if ok]
+    did = f"{rt.pid}.{uuid.uuid4().hex}"
+    # each decision draws from its own generator, seeded by its id: reproducible, and no shared state to write
+    policy.rng = np.random.default_rng(int(did[-32:-16], 16))
+    d = policy.select(x, candidates=candidates, lam=lam)
+    fields = {
+        "did": did,
+        "x": encode_x(x),
+        "model": d.model,
+        "propensity": repr(d.propensity),
+        "pmf": json.dumps(d.pmf_dict()),
+        "candidates": json.dumps(candidates or list(policy.models)),
+        "lam": repr(float(lam)),
+        "version": rt.version,
+        "time": repr(time.time()),
+        "cost_estimate": repr(float(c_est[0, d.index])),
+        "quality_estimate": repr(float(q_est[0, d.index])),
+        "experiment": experiment or "",
+        "arm": arm or "",
+        "unit": req.unit_id or "",
+        "shadow": "1" if shadow else "0",
+    }
+    await store.log_decision(rt.pid, did, fields, settings.decision_ttl_seconds, experiment, arm)
+    metrics.DECISIONS.labels(policy=rt.pid, model=d.model).inc()
+    return did, d, float(lam)
+
+
+@router.post(
+    "/v1/route",
+    response_model=RouteResponse,
+    dependencies=[require("route")],
+    responses=responses(401, 403, 404, 409, 413, 422, 503),
+    summary="Choose a model for a query",
+)
+async def route(req: RouteRequest, store: StoreDep, cache: CacheDep, settings: SettingsDep) -> RouteResponse:
+    if req.query is not None and len(req.query) > settings.max_query_chars:
+        raise TooLarge(f"query has {len(req.query)} characters; the limit is {settings.max_query_chars}")
+    try:
+        return await _route(req, store, cache, settings)
+    except (RedisError, OSError, TimeoutError) as exc:
+        if settings.fallback_model:
+            metrics.FALLBACKS.inc()
+            log.warning("redis unavailable: answering the fallback model", extra={"error": str(exc)})
+            return RouteResponse(
+                decision_id="",
+                model=settings.fallback_model,
+                propensity=1.0,
+                pmf={settings.fallback_model: 1.0},
+                policy="",
+                policy_version=0,
+                lam=0.0,
+                fallback=True,
+            )
+        raise Unavailable(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
+
+
+async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> RouteResponse:
+    experiment = arm = None
+    shadows: list[tuple[str, str]] = []
+    if req.experiment:
+        exp = await store.experiment(req.experiment)
+        if exp is None:
+            raise NotFound(f"unknown experiment {req.experiment!r}")
+        if exp["status"] != "running":
+            raise Conflict(f"experiment {req.experiment!r} is stopped")
+        arms = exp["definition"]["arms"]
+        serving = [(a["name"], a["weight"]) for a in arms if not a["shadow"] and a["weight"] > 0]
+        experiment = req.experiment
+        arm = assign(experiment, serving, req.unit_id, _rng)
+        pid = next(a["policy"] for a in arms if a["name"] == arm)
+        shadows = [(a["name"], a["policy"]) for a in arms if a["shadow"]]
+    else:
+        pid = req.policy or settings.default_policy
+        if not pid:
+            raise Invalid("name a `policy` or an `experiment` (no default policy is configured)")
+    rt = await cache.get(pid)
+    did, d, lam = await decide(store, settings, rt, req, experiment, arm)
+    shadow_ids = []
+    for s_arm, s_pid in shadows:
+        try:
+            s_rt = await cache.get(s_pid)
+            s_did, _, _ = await decide(store, settings, s_rt, req, experiment, s_arm, shadow=True)
+            shadow_ids.append(s_did)
+        except (Invalid, NotFound) as exc:  # a shadow arm never fails the served request
+            log.warning("shadow arm skipped", extra={"arm": s_arm, "error": exc.message})
+    return RouteResponse(
+        decision_id=did,
+        model=d.model,
+        propensity=d.propensity,
+        pmf=d.pmf_dict(),
+        policy=rt.pid,
+        policy_version=rt.version,
+        lam=lam,
+        experiment=experiment,
+        arm=arm,
+        shadow_decisions=shadow_ids,
+    )

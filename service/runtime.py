@@ -1,0 +1,90 @@
+"""Policies as a worker holds them: built from Redis state and cached per worker, keyed by the state version.
+
+A route costs one small Redis read (the version) when the cached copy is current, and none at all within
+``state_staleness_ms`` of the last check (a documented, bounded staleness: decisions may use a state up to that
+old; feedback is never lost by it, only applied to decisions a little later).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bandit import Policy, make_policy
+from env.features import Featurizer
+from service.errors import NotFound
+from service.onnx_policy import NAME as ONNX_NAME
+from service.onnx_policy import OnnxStaticPolicy
+from service.store import Store, StoredPolicy
+
+
+def build_policy(stored: StoredPolicy) -> Policy:
+    """A live policy object from its stored meta and state (no I/O)."""
+    meta = stored.meta
+    hyper = json.loads(meta.get("hyperparameters", "{}"))
+    models = stored.state["meta"]["models"]
+    dim = int(meta["dim"])
+    if meta.get("name") == ONNX_NAME:
+        if stored.onnx is None:
+            raise NotFound(f"policy {stored.pid!r} has no ONNX model stored")
+        policy: Policy = OnnxStaticPolicy(models, dim, onnx_model=stored.onnx, **hyper)
+    else:
+        policy = make_policy(meta["name"], models, dim, **hyper)
+    policy.load_state_dict(stored.state)
+    return policy
+
+
+@dataclass
+class Runtime:
+    pid: str
+    version: int
+    policy: Policy
+    featurizer: Featurizer | None
+    meta: dict[str, str]
+    pacer_lam: float
+    checked_at: float
+
+    @property
+    def budget(self) -> dict[str, Any] | None:
+        raw = self.meta.get("budget")
+        return json.loads(raw) if raw else None
+
+
+class PolicyCache:
+    """Per-worker cache of live policies and featurizers."""
+
+    def __init__(self, store: Store, staleness_ms: int = 0) -> None:
+        self.store = store
+        self.staleness = staleness_ms / 1000.0
+        self._cache: dict[str, Runtime] = {}
+
+    def forget(self, pid: str) -> None:
+        self._cache.pop(pid, None)
+
+    async def get(self, pid: str) -> Runtime:
+        now = time.monotonic()
+        cached = self._cache.get(pid)
+        if cached is not None and self.staleness > 0 and now - cached.checked_at < self.staleness:
+            return cached
+        version = await self.store.version(pid)
+        if version is None:
+            self.forget(pid)
+            raise NotFound(f"unknown policy {pid!r}")
+        if cached is not None and cached.version == version:
+            cached.checked_at = now
+            return cached
+        stored = await self.store.load_policy(pid)
+        if stored is None:
+            raise NotFound(f"unknown policy {pid!r}")
+        featurizer = None
+        sha = stored.meta.get("featurizer_sha", "")
+        if cached is not None and cached.meta.get("featurizer_sha", "") == sha:
+            featurizer = cached.featurizer
+        elif sha:
+            fz = await self.store.load_featurizer(pid)
+            featurizer = Featurizer.from_state(*fz) if fz else None
+        rt = Runtime(pid, stored.version, build_policy(stored), featurizer, stored.meta, stored.pacer_lam, now)
+        self._cache[pid] = rt
+        return rt
