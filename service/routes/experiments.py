@@ -67,10 +67,9 @@ async def report(eid: str, store: StoreDep) -> ExperimentReport:
             feedback=a["feedback"],
             score=a["score"],
             cost_usd=a["cost_usd"],
+            score_minus_control=difference(a["score"], control["score"]) if a is not control else None,
+            cost_minus_control=difference(a["cost_usd"], control["cost_usd"]) if a is not control else None,
         )
-        if a is not control:
-            row.score_minus_control = difference(a["score"], control["score"])
-            row.cost_minus_control = difference(a["cost_usd"], control["cost_usd"])
         out.append(row)
     return ExperimentReport(id=eid, status=exp["status"], control=d["control"], arms=out)
 

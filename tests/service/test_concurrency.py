@@ -1,0 +1,110 @@
+"""Several uvicorn worker processes, many concurrent clients: every accepted feedback is applied exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.service.conftest import ADMIN, KEYS, free_port, import_policy, wait_applied
+
+WORKERS = 3
+CLIENTS = 32
+DECISIONS = 400
+
+
+@pytest.fixture
+def multiworker(redis_url: str) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BANDITROUTE_REDIS_URL": redis_url,
+        "BANDITROUTE_API_KEYS": json.dumps(KEYS),
+        "BANDITROUTE_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulations.cli", "serve", "--workers", str(WORKERS), "--port", str(port)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"serve did not start: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_no_feedback_lost_or_doubled_under_concurrent_workers(multiworker: str, artifact: bytes) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(base_url=multiworker, headers=headers, timeout=30) as admin:
+        import_policy(admin, artifact, "conc")
+        before = admin.get("/v1/policies/conc").json()
+
+    def session(worker: int) -> tuple[list[int], list[int]]:
+        """One client: routes its share of queries, then posts feedback, with duplicates and a second source."""
+        route_codes, fb_codes = [], []
+        with httpx.Client(base_url=multiworker, headers=headers, timeout=30) as c:
+            ids = []
+            for i in range(worker, DECISIONS, CLIENTS):
+                r = c.post("/v1/route", json={"query": f"algebra court python question {i}", "policy": "conc"})
+                route_codes.append(r.status_code)
+                ids.append(r.json()["decision_id"])
+            for j, did in enumerate(ids):
+                sends = (
+                    [("user", 1.0)]
+                    + ([("user", 0.0)] if j % 5 == 0 else [])
+                    + ([("evaluator", 0.5)] if j % 3 == 0 else [])
+                )
+                for source, score in sends:
+                    r = c.post("/v1/feedback", json={"decision_id": did, "source": source, "score": score})
+                    fb_codes.append(r.status_code)
+        return route_codes, fb_codes
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(pool.map(session, range(CLIENTS)))
+    route_codes = Counter(c for r, _ in results for c in r)
+    fb_codes = Counter(c for _, f in results for c in f)
+    assert route_codes == {200: DECISIONS}
+    assert set(fb_codes) <= {202, 409}  # no 5xx, nothing else
+    accepted = fb_codes[202]
+    expected_accepted = DECISIONS + sum(
+        1 for w in range(CLIENTS) for j, _ in enumerate(range(w, DECISIONS, CLIENTS)) if j % 3 == 0
+    )
+    assert accepted == expected_accepted
+    assert fb_codes[409] == sum(
+        1 for w in range(CLIENTS) for j, _ in enumerate(range(w, DECISIONS, CLIENTS)) if j % 5 == 0
+    )
+    with httpx.Client(base_url=multiworker, headers=headers, timeout=30) as admin:
+        info = wait_applied(admin, "conc", timeout=60)
+        assert info["feedback"] == {"accepted": accepted, "applied": accepted, "skipped": 0, "pending": 0}
+        assert info["n_updates"] == before["n_updates"] + accepted
+        time.sleep(0.3)  # nothing is applied late, twice
+        assert admin.get("/v1/policies/conc").json()["n_updates"] == before["n_updates"] + accepted
