@@ -186,9 +186,9 @@ def load(source: str | Path | bytes) -> Artifact:
         raise ArtifactError(
             f"artifact format_version {manifest.get('format_version')!r} is not supported (this is {FORMAT_VERSION})"
         )
-    name = manifest.get("policy")
-    if name not in POLICIES:
-        raise ArtifactError(f"artifact policy {name!r} is not registered; known: {sorted(POLICIES)}")
+    policy_name = manifest.get("policy")
+    if not isinstance(policy_name, str) or policy_name not in POLICIES:
+        raise ArtifactError(f"artifact policy {policy_name!r} is not registered; known: {sorted(POLICIES)}")
     try:
         with np.load(io.BytesIO(files["arrays.npz"]), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -208,12 +208,12 @@ def load(source: str | Path | bytes) -> Artifact:
     if not isinstance(state_meta, dict) or state_meta.get("models") != models or state_meta.get("dim") != dim:
         raise ArtifactError("artifact manifest's models and dim disagree with its state")
     try:
-        policy = make_policy(name, models, dim, **hyper)
+        policy = make_policy(policy_name, models, dim, **hyper)
         policy.load_state_dict(
             {"meta": state_meta, "arrays": {k[7:]: v for k, v in arrays.items() if k.startswith("policy/")}}
         )
     except BanditError as exc:
-        raise ArtifactError(f"artifact does not fit policy {name!r}: {exc}") from exc
+        raise ArtifactError(f"artifact does not fit policy {policy_name!r}: {exc}") from exc
     fz = None
     if manifest.get("featurizer") is not None:
         fz = (dict(manifest["featurizer"]), {k[11:]: v for k, v in arrays.items() if k.startswith("featurizer/")})

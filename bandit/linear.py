@@ -95,7 +95,7 @@ class LinearPolicy(Policy):
             self.A[j] += w * np.outer(x, x)
         else:
             self.A[j] += (X * weight[:, None]).T @ X
-            self.A_inv[j] = np.linalg.inv(self.A[j])
+            self.A_inv[j] = np.linalg.inv(self.A[j]).astype(np.float64)
         self.b[j] += X.T @ (weight * quality)
         self.bc[j] += X.T @ (weight * cost)
         self.n[j] += weight.sum()
@@ -112,7 +112,7 @@ class LinearPolicy(Policy):
         self.b = g * self.b + (1.0 - g) * self.ridge * self._theta0
         self.bc *= g
         self.n *= g
-        self.A_inv = np.linalg.inv(self.A)
+        self.A_inv = np.linalg.inv(self.A).astype(np.float64)
         self._refresh_theta()
 
     # ---- arms --------------------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ class Featurizer:
         comp = np.asarray(arrays["components"], dtype=np.float32)
         if comp.ndim != 2 or comp.shape[0] != fs.dim - 1:
             raise FeaturizerError(f"featurizer components have shape {comp.shape}, want ({fs.dim - 1}, m)")
-        out = {"components": comp}
+        out: dict[str, np.ndarray] = {"components": comp}
         if fs.kind == "tfidf-svd":
             cols = np.asarray(arrays["columns"], dtype=np.int64)
             idf = np.asarray(arrays["idf"], dtype=np.float64)
@@ -214,7 +214,7 @@ class Featurizer:
         spec, arrays = self.state()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        np.savez(d / "featurizer.npz", **arrays)
+        np.savez(d / "featurizer.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwargs
         (d / "featurizer.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
         return d
 

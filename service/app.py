@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ from service.store import Store
 
 def make_client(url: str, settings: Settings) -> aioredis.Redis:
     """An asyncio Redis client whose every call fails within the configured deadline (no silent retry loops)."""
-    common = {
+    common: dict[str, Any] = {
         "socket_timeout": settings.redis_timeout_seconds,
         "socket_connect_timeout": settings.redis_timeout_seconds,
         "retry": Retry(NoBackoff(), 0),

@@ -13,15 +13,15 @@ from service.store import Store
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_store(request: Request) -> Store:
-    return request.app.state.store  # type: ignore[no-any-return]
+    return request.app.state.store
 
 
 def get_cache(request: Request) -> PolicyCache:
-    return request.app.state.cache  # type: ignore[no-any-return]
+    return request.app.state.cache
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

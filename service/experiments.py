@@ -39,7 +39,7 @@ def summary(n: float, total: float, total_sq: float) -> dict[str, Any]:
     return {"n": int(n), "mean": mean, "ci95": [mean - half, mean + half] if half is not None else None, "var": var}
 
 
-def difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+def difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:  # keys: mean, ci95
     """``a - b`` with Welch's normal 95% interval (None when either side lacks data)."""
     if not a["n"] or not b["n"] or a["n"] < 2 or b["n"] < 2:
         return None

@@ -142,7 +142,9 @@ class Store:
     """The service's one gateway to Redis (asyncio client)."""
 
     def __init__(self, client: aioredis.Redis) -> None:
-        self.r = client
+        # Typed Any: the client runs with decode_responses=False, so replies are bytes, which redis-py's
+        # bytes|str unions cannot express.
+        self.r: Any = client
         self._feedback = client.register_script(FEEDBACK_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
 

@@ -7,10 +7,15 @@ from fastapi import APIRouter
 from service.deps import StoreDep, require
 from service.errors import Conflict, Invalid, NotFound, responses
 from service.experiments import arm_report, difference
-from service.schemas import ArmReport, ExperimentCreate, ExperimentReport
+from service.schemas import ArmReport, Difference, ExperimentCreate, ExperimentReport
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 Admin = [require("admin")]
+
+
+def _diff(a: dict, b: dict) -> Difference | None:
+    d = difference(a, b)
+    return Difference(**d) if d is not None else None
 
 
 @router.post(
@@ -67,8 +72,8 @@ async def report(eid: str, store: StoreDep) -> ExperimentReport:
             feedback=a["feedback"],
             score=a["score"],
             cost_usd=a["cost_usd"],
-            score_minus_control=difference(a["score"], control["score"]) if a is not control else None,
-            cost_minus_control=difference(a["cost_usd"], control["cost_usd"]) if a is not control else None,
+            score_minus_control=_diff(a["score"], control["score"]) if a is not control else None,
+            cost_minus_control=_diff(a["cost_usd"], control["cost_usd"]) if a is not control else None,
         )
         out.append(row)
     return ExperimentReport(id=eid, status=exp["status"], control=d["control"], arms=out)
