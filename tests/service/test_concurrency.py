@@ -68,6 +68,8 @@ def test_no_feedback_lost_or_doubled_under_concurrent_workers(multiworker: str, 
         import_policy(admin, artifact, "conc")
         before = admin.get("/v1/policies/conc").json()
 
+    errors: list[str] = []
+
     def session(worker: int) -> tuple[list[int], list[int]]:
         """One client: routes its share of queries, then posts feedback, with duplicates and a second source."""
         route_codes, fb_codes = [], []
@@ -76,6 +78,9 @@ def test_no_feedback_lost_or_doubled_under_concurrent_workers(multiworker: str, 
             for i in range(worker, DECISIONS, CLIENTS):
                 r = c.post("/v1/route", json={"query": f"algebra court python question {i}", "policy": "conc"})
                 route_codes.append(r.status_code)
+                if r.status_code != 200:
+                    errors.append(r.text)
+                    continue
                 ids.append(r.json()["decision_id"])
             for j, did in enumerate(ids):
                 sends = (
@@ -86,12 +91,15 @@ def test_no_feedback_lost_or_doubled_under_concurrent_workers(multiworker: str, 
                 for source, score in sends:
                     r = c.post("/v1/feedback", json={"decision_id": did, "source": source, "score": score})
                     fb_codes.append(r.status_code)
+                    if r.status_code not in (202, 409):
+                        errors.append(r.text)
         return route_codes, fb_codes
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         results = list(pool.map(session, range(CLIENTS)))
     route_codes = Counter(c for r, _ in results for c in r)
     fb_codes = Counter(c for _, f in results for c in f)
+    assert not errors, errors[:5]
     assert route_codes == {200: DECISIONS}
     assert set(fb_codes) <= {202, 409}  # no 5xx, nothing else
     accepted = fb_codes[202]
