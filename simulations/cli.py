@@ -127,6 +127,36 @@ def evaluate_cmd(
     typer.echo(f"wrote {out / 'report.md'} ({report['seconds']} s)")
 
 
+@app.command("simulate")
+def simulate_cmd(
+    scenario: Annotated[str, typer.Argument(help="online | feedback-noise | drift | budget | scaling | ab | ope")],
+    out: OutOpt,
+    records: Annotated[Path | None, typer.Option("--records", help="Record file (default: the config's).")] = None,
+    seed: SeedOpt = 0,
+    quick: Annotated[bool, typer.Option(help="The config's [quick] sizes (for tests and a first look).")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: key=value.")] = None,
+) -> None:
+    """Run a simulation scenario; write results.json, report.md, plots and the config used into OUT."""
+    from simulations.simulate import parse_overrides, simulate  # noqa: PLC0415
+
+    try:
+        results = simulate(scenario, records, out, seed=seed, quick=quick, overrides=parse_overrides(set_))
+    except (*_user_errors(), ValueError) as exc:
+        raise _fail(exc) from exc
+    for name, rows in results["tables"].items():
+        if rows:
+            typer.echo(f"{name}:")
+            for r in rows:
+                typer.echo("  " + ", ".join(f"{k}={_short(v)}" for k, v in r.items()))
+    for k, v in results.get("checks", {}).items():
+        typer.echo(f"check {k}: {v}")
+    typer.echo(f"wrote {out / 'report.md'} ({results['seconds']} s)")
+
+
+def _short(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",

@@ -122,3 +122,49 @@ def _plot_call_shares(report: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_simulation_report(results: dict[str, Any], out: Path) -> None:
+    """report.md: every table of results.json and every plot, in order; the plots as PNG files."""
+    ds = results["dataset"]
+    md = [
+        f"# Simulation `{results['scenario']}`: {Path(ds['path']).name}",
+        "",
+        f"{ds['n_train']} train / {ds['n_test']} test queries, {len(ds['models'])} models; seed {results['seed']}"
+        + (" (quick)" if results.get("quick") else "")
+        + f"; {results['seconds']} s. Config: config.toml beside this report.",
+        "",
+    ]
+    for note in results.get("notes", []):
+        md.append(f"- {note}")
+    if results.get("notes"):
+        md.append("")
+    for name, rows in results.get("tables", {}).items():
+        if not rows:
+            continue
+        header = list(rows[0])
+        md += [f"## {name}", "", markdown_table(header, [[r.get(h) for h in header] for r in rows]), ""]
+    for check, value in results.get("checks", {}).items():
+        md.append(f"- check `{check}`: {value}")
+    for plot in results.get("plots", []):
+        _line_plot(plot, out / plot["file"])
+        md += ["", f"![{plot['title']}]({plot['file']})"]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+
+
+def _line_plot(plot: dict[str, Any], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for name, s in plot["series"].items():
+        ax.plot(s["x"], s["y"], label=name, linewidth=1.2, marker=s.get("marker"))
+    for y, label in plot.get("hlines", []):
+        ax.axhline(y, linestyle="--", color="grey", linewidth=0.8)
+        ax.annotate(label, (ax.get_xlim()[0], y), fontsize=7, color="grey")
+    for x in plot.get("vlines", []):
+        ax.axvline(x, linestyle=":", color="red", linewidth=0.8)
+    ax.set_title(plot["title"])
+    ax.set_xlabel(plot["xlabel"])
+    ax.set_ylabel(plot["ylabel"])
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

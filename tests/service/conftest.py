@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -16,13 +14,13 @@ import httpx
 import numpy as np
 import pytest
 import redis
-import uvicorn
 
 from bandit import LinUCB, to_bytes
 from env.features import Featurizer
 from service.app import create_app
 from service.config import Settings
 from service.embedded import EmbeddedRedis
+from service.server import ServerThread, free_port
 
 ADMIN = "admin-key-0123456789"
 ROUTER = "route-key-0123456789"
@@ -31,12 +29,6 @@ KEYS = {ADMIN: ["admin", "route", "feedback"], ROUTER: ["route"], FEEDBACK: ["fe
 MODELS = ["small", "medium", "large"]
 TOPICS = ["algebra proof theorem", "court statute contract", "python loop function", "cell protein enzyme"]
 PROMPTS = [f"{TOPICS[i % 4]} question {i} about {TOPICS[(i * 7) % 4].split()[0]}" for i in range(80)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -51,32 +43,7 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
 
 
-class LiveServer:
-    """uvicorn serving an app in a background thread on 127.0.0.1."""
-
-    def __init__(self, app: object, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("service did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+LiveServer = ServerThread
 
 
 def settings_for(redis_url: str | None, **overrides: object) -> Settings:
