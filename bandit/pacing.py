@@ -1,8 +1,13 @@
 """Budget pacing: adapt lambda online so that the realised mean cost per query tracks a target.
 
-Dual (Lagrangian) ascent on the constraint ``E[cost] <= target``: after each observed cost,
-``lam <- clip(lam + lr * (cost - target) / target, 0, lam_max)``. Spending above target raises the price of a
-dollar, spending below lowers it. The pacer wraps any policy; its own state is ``lam`` and the running totals.
+Dual (Lagrangian) ascent on the constraint ``mean cost = target``: after each observed cost,
+``dual <- clip(dual + lr * (cost - target) / target, -lam_max, lam_max)`` and decisions use
+``lam = max(dual, 0)``. Spending above target raises the price of a dollar, spending below lowers it.
+
+The dual is not clipped at 0: underspending builds a credit (a negative dual) that later traffic may spend at
+lambda 0. Clipping it at 0 would throw that credit away, and whenever the lambda-0 choice is cheaper than the
+target the realised mean would then sit persistently below it. The credit (and the debt) is bounded by lam_max.
+Over T observations the mean relative deviation from the target is ``(dual_T - dual_0) / (lr T)``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ class BudgetPacer:
         policy: the policy to pace.
         target_cost: USD per query to aim at, > 0.
         lr: step size of the dual update, > 0.
-        lam0: starting lambda, >= 0.
-        lam_max: ceiling of lambda, > 0.
+        lam0: starting dual value, in [-lam_max, lam_max] (a saved pacer resumes from its ``dual``).
+        lam_max: ceiling of lambda and bound of the dual, > 0.
     """
 
     def __init__(
@@ -31,9 +36,14 @@ class BudgetPacer:
         self.target_cost = check_scalar(target_cost, "target_cost", low=0.0, low_inclusive=False)
         self.lr = check_scalar(lr, "lr", low=0.0, low_inclusive=False)
         self.lam_max = check_scalar(lam_max, "lam_max", low=0.0, low_inclusive=False)
-        self.lam = check_scalar(lam0, "lam0", low=0.0, high=self.lam_max)
+        self.dual = check_scalar(lam0, "lam0", low=-self.lam_max, high=self.lam_max)
         self.spent = 0.0
         self.n_costs = 0
+
+    @property
+    def lam(self) -> float:
+        """The lambda decisions use: the dual, floored at 0."""
+        return max(self.dual, 0.0)
 
     @property
     def mean_cost(self) -> float:
@@ -48,7 +58,8 @@ class BudgetPacer:
         c = check_scalar(cost, "cost", low=0.0)
         self.spent += c
         self.n_costs += 1
-        self.lam = min(max(self.lam + self.lr * (c - self.target_cost) / self.target_cost, 0.0), self.lam_max)
+        step = self.lr * (c - self.target_cost) / self.target_cost
+        self.dual = min(max(self.dual + step, -self.lam_max), self.lam_max)
         return self.lam
 
     def update(self, x: Any, model: str, quality: float, cost: float, weight: float = 1.0) -> None:

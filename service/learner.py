@@ -26,7 +26,7 @@ log = logging.getLogger("banditroute.learner")
 def apply_entries(
     stored: StoredPolicy, entries: list[tuple[bytes, dict[bytes, bytes]]]
 ) -> tuple[dict[str, Any], float, int, int]:
-    """Apply feedback events to the stored policy: ``(new state, pacer lambda, applied, skipped)``.
+    """Apply feedback events to the stored policy: ``(new state, pacer dual, applied, skipped)``.
 
     An event for a model the policy no longer has (removed since the decision) is skipped and counted.
     """
@@ -58,7 +58,7 @@ def apply_entries(
         applied += 1
         if pacer is not None:
             pacer.observe_cost(cost)
-    return policy.state_dict(), (pacer.lam if pacer else stored.pacer_lam), applied, skipped
+    return policy.state_dict(), (pacer.dual if pacer else stored.pacer_lam), applied, skipped
 
 
 class Learner:

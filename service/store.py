@@ -106,6 +106,7 @@ if cost == '' then cost = d[3] end
 local id = redis.call('XADD', KEYS[3], '*', 'did', d[6], 'model', d[2], 'x', d[1], 'score', ARGV[2],
                       'cost', cost, 'weight', ARGV[4], 'source', ARGV[1])
 redis.call('HINCRBY', KEYS[4], 'accepted', 1)
+redis.call('HSET', KEYS[1], 'score:' .. ARGV[1], ARGV[2], 'cost_observed', cost)
 if d[4] and d[4] ~= '' then
   local p = d[4] .. '|' .. d[5] .. '|'
   local s = tonumber(ARGV[2])

@@ -137,7 +137,7 @@ def simulate_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: key=value.")] = None,
 ) -> None:
     """Run a simulation scenario; write results.json, report.md, plots and the config used into OUT."""
-    from simulations.simulate import parse_overrides, simulate  # noqa: PLC0415
+    from simulations.simulate import parse_overrides, simulate
 
     try:
         results = simulate(scenario, records, out, seed=seed, quick=quick, overrides=parse_overrides(set_))
@@ -155,6 +155,85 @@ def simulate_cmd(
 
 def _short(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+@app.command("ope")
+def ope_cmd(
+    decisions: Annotated[str, typer.Option(help="Logged decisions: a JSONL file, or a Redis URL (with --policy-id).")],
+    policy: Annotated[Path, typer.Option(help="The candidate policy: an exported artifact (.zip or directory).")],
+    policy_id: Annotated[str | None, typer.Option(help="With a Redis URL: the policy whose decisions to read.")] = None,
+    source: Annotated[str, typer.Option(help="With a Redis URL: whose scores are the reward (user|evaluator).")] = (
+        "evaluator"
+    ),
+    lam: Annotated[float, typer.Option(help="Lambda the candidate decides with.")] = 0.0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    seed: SeedOpt = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the estimates as JSON here.")] = None,
+) -> None:
+    """Estimate what a candidate policy would have scored on logged decisions (IPS, SNIPS, DR, 95% intervals)."""
+    import asyncio
+
+    from bandit import import_artifact
+    from simulations.ope import estimate, load_jsonl, load_redis
+
+    try:
+        cand = import_artifact(policy).policy
+        if decisions.startswith(("redis://", "rediss://", "unix://")):
+            if not policy_id:
+                raise typer.BadParameter("--policy-id names the logging policy when --decisions is a Redis URL")
+            logged = asyncio.run(load_redis(decisions, policy_id, cand.models, source))
+        else:
+            logged = load_jsonl(decisions, cand.models)
+        if logged.X.shape[1] != cand.dim:
+            raise ValueError(f"logged contexts have dim {logged.X.shape[1]}, the candidate takes {cand.dim}")
+        result = estimate(logged, cand.pmf_batch(logged.X, lam), n_boot=bootstrap, seed=seed)
+    except (*_user_errors(), ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(
+        f"{result['n']} logged decisions, logged mean reward {result['logged_mean_reward']:.4f}, "
+        f"ESS {result['ess']:.1f}"
+    )
+    for key in ("ips", "snips", "dr"):
+        lo, hi = result[key]["ci95"]
+        typer.echo(f"  {key:5s} {result[key]['value']:.4f}  95% CI [{lo:.4f}, {hi:.4f}]")
+    if out:
+        out.write_text(json.dumps(result, indent=2))
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="Where the report goes.")] = Path("runs/demo"),
+    records: Annotated[Path, typer.Option(help="Bundled records to run on.")] = Path("data/mmlu_pro.parquet"),
+    steps: Annotated[int, typer.Option(help="Held-out queries sent through the service.")] = 1000,
+    rl_steps: Annotated[int, typer.Option(help="PPO steps for the SB3 arm (0: no SB3 arm).")] = 20000,
+    seed: SeedOpt = 0,
+) -> None:
+    """The end-to-end demo: fit features, warm-start policies, start the service with an embedded Redis, run an A/B
+    test over HTTP with simulated evaluators, and print each arm next to best single and oracle."""
+    from simulations.simulate import simulate
+
+    typer.echo(f"banditroute demo on {records}: featurize, warm-start, serve (embedded Redis), A/B over HTTP ...")
+    try:
+        res = simulate("ab", records, out, seed=seed, overrides={"steps": steps, "rl_steps": rl_steps})
+    except (*_user_errors(), ValueError) as exc:
+        raise _fail(exc) from exc
+    arms = res["tables"]["arms (from the service's experiment report)"]
+    typer.echo("")
+    typer.echo(f"{'arm / reference':52s} {'quality':>8s} {'95% CI':>17s} {'USD/query':>10s} {'decisions':>9s}")
+    for a in arms:
+        ci = a["quality 95% CI"]
+        ci_s = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-"
+        typer.echo(
+            f"{'arm ' + a['arm']:52s} {a['quality (service)']:8.4f} {ci_s:>17s} "
+            f"{a['cost USD (service)']:10.6f} {a['decisions']:9d}"
+        )
+    for r in res["tables"]["reference"]:
+        typer.echo(f"{r['method']:52s} {r['quality']:8.4f} {'':>17s} {r['cost_usd']:10.6f}")
+    typer.echo("")
+    for k, v in res["checks"].items():
+        typer.echo(f"check {k}: {v}")
+    typer.echo(f"HTTP: {res['http']['requests']} requests in {res['http']['seconds']} s")
+    typer.echo(f"report: {out / 'report.md'}")
 
 
 @app.command("serve")

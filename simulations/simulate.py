@@ -70,23 +70,45 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def simulate(name: str, records: str | Path | None, out: str | Path, *, seed: int = 0, quick: bool = False,
-             overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+def simulate(
+    name: str,
+    records: str | Path | None,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     cfg = load_config(name, quick, overrides)
     records = str(records or cfg.get("records", "data/mmlu_pro.parquet"))
     cfg["records"] = records
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    prep = prepare(records, seed=seed, test_frac=float(cfg.get("test_frac", 0.3)), models=cfg.get("models"),
-                   benchmark=cfg.get("benchmark"), spec=FeaturizerSpec(dim=int(cfg.get("dim", 64))),
-                   nan_scores=str(cfg.get("nan_scores", "error")))
+    prep = prepare(
+        records,
+        seed=seed,
+        test_frac=float(cfg.get("test_frac", 0.3)),
+        models=cfg.get("models"),
+        benchmark=cfg.get("benchmark"),
+        spec=FeaturizerSpec(dim=int(cfg.get("dim", 64))),
+        nan_scores=str(cfg.get("nan_scores", "error")),
+    )
     ctx = Context(name, cfg, prep, seed, out, progress)
     results = importlib.import_module(SCENARIOS[name]).run(ctx)
     results.update(
-        scenario=name, seed=seed, quick=quick, config=cfg, notes=ctx.notes + results.get("notes", []),
-        dataset={"path": records, "models": list(prep.train.models), "n_train": len(prep.train),
-                 "n_test": len(prep.test)},
+        scenario=name,
+        seed=seed,
+        quick=quick,
+        config=cfg,
+        notes=ctx.notes + results.get("notes", []),
+        dataset={
+            "path": records,
+            "models": list(prep.train.models),
+            "n_train": len(prep.train),
+            "n_test": len(prep.test),
+        },
         seconds=round(time.perf_counter() - t0, 1),
     )
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable))

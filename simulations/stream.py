@@ -69,15 +69,22 @@ def run(learner: Learner, data: StreamData, idx: np.ndarray, lam: float = 0.0) -
     c = data.C[idx, chosen]
     reward = q - lam * c / data.cost_scale
     best = (data.Q[idx] - lam * data.C[idx] / data.cost_scale).max(axis=1)
-    return {"chosen": chosen, "propensity": prop, "quality": q, "cost": c, "regret": np.cumsum(best - reward),
-            "seconds": secs, "decisions_per_second": n / secs if secs > 0 else float("inf")}
+    return {
+        "chosen": chosen,
+        "propensity": prop,
+        "quality": q,
+        "cost": c,
+        "regret": np.cumsum(best - reward),
+        "seconds": secs,
+        "decisions_per_second": n / secs if secs > 0 else float("inf"),
+    }
 
 
 def moving_average(v: np.ndarray, window: int) -> np.ndarray:
     window = max(1, min(window, v.size))
     c = np.cumsum(np.insert(np.asarray(v, dtype=float), 0, 0.0))
     out = np.empty(v.size)
-    out[window - 1:] = (c[window:] - c[:-window]) / window
+    out[window - 1 :] = (c[window:] - c[:-window]) / window
     out[: window - 1] = c[1:window] / np.arange(1, window)
     return out
 

@@ -49,7 +49,8 @@ async def decide(
     """Decide with ``rt`` and log the decision; returns (decision id, Decision, lambda)."""
     policy = rt.policy
     x = context(req, rt)
-    lam = req.lam if req.lam is not None else (rt.pacer_lam if rt.budget else 0.0)
+    # a paced policy stores the pacer's dual; decisions use it floored at 0 (see bandit.pacing)
+    lam = req.lam if req.lam is not None else (max(rt.pacer_lam, 0.0) if rt.budget else 0.0)
     candidates = req.candidates
     mask = policy.candidate_mask(candidates)  # unknown models -> 422
     q_est, c_est = policy.estimates(x[None])

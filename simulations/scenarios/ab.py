@@ -51,9 +51,17 @@ def _arms(ctx: Context, workdir: Path) -> tuple[dict[str, Policy | None], dict[s
         from simulations.rl import train_rl
 
         out = workdir / "agent"
-        train_rl(cfg["records"], algo="ppo", steps=int(cfg["rl_steps"]), out=out, seed=ctx.seed,
-                 test_frac=float(cfg.get("test_frac", 0.3)), lam=float(cfg.get("lam", 0.0)),
-                 models=cfg.get("models"), progress_bar=False)
+        train_rl(
+            cfg["records"],
+            algo="ppo",
+            steps=int(cfg["rl_steps"]),
+            out=out,
+            seed=ctx.seed,
+            test_frac=float(cfg.get("test_frac", 0.3)),
+            lam=float(cfg.get("lam", 0.0)),
+            models=cfg.get("models"),
+            progress_bar=False,
+        )
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:
             for f in ("policy.onnx", "featurizer.json", "featurizer.npz", "metrics.json"):
@@ -63,8 +71,9 @@ def _arms(ctx: Context, workdir: Path) -> tuple[dict[str, Policy | None], dict[s
     return twins, uploads
 
 
-def _in_process(twin: Policy, X: np.ndarray, Q: np.ndarray, C: np.ndarray, rows: np.ndarray, lam: float,
-                seed: int) -> np.ndarray:
+def _in_process(
+    twin: Policy, X: np.ndarray, Q: np.ndarray, C: np.ndarray, rows: np.ndarray, lam: float, seed: int
+) -> np.ndarray:
     """The arm's policy run in-process on the queries the service sent to that arm, in order."""
     twin.rng = np.random.default_rng(seed)
     got = np.empty(rows.size)
@@ -98,8 +107,17 @@ def run(ctx: Context) -> dict[str, Any]:
             for i in tqdm(order, desc="A/B over HTTP", disable=not ctx.progress):
                 d = _check(c.post("/v1/route", json={"query": str(prompts[i]), "experiment": "ab", "lam": lam})).json()
                 j = models.index(d["model"])
-                _check(c.post("/v1/feedback", json={"decision_id": d["decision_id"], "source": "evaluator",
-                                                    "score": float(Q[i, j]), "cost_usd": float(C[i, j])}))
+                _check(
+                    c.post(
+                        "/v1/feedback",
+                        json={
+                            "decision_id": d["decision_id"],
+                            "source": "evaluator",
+                            "score": float(Q[i, j]),
+                            "cost_usd": float(C[i, j]),
+                        },
+                    )
+                )
                 tally[d["arm"]].append(int(i) * len(models) + j)
             http_seconds = time.perf_counter() - t0
             deadline = time.monotonic() + 60
@@ -116,9 +134,15 @@ def run(ctx: Context) -> dict[str, Any]:
         client_q = Q[qi, mj] if picks.size else np.array([])
         client_c = C[qi, mj] if picks.size else np.array([])
         svc = arm["score"]["mean"]
-        row = {"arm": name, "decisions": arm["decisions"], "feedback": arm["feedback"], "quality (service)": svc,
-               "quality 95% CI": arm["score"]["ci95"], "cost USD (service)": arm["cost_usd"]["mean"],
-               "quality (client tally)": float(client_q.mean()) if picks.size else None}
+        row = {
+            "arm": name,
+            "decisions": arm["decisions"],
+            "feedback": arm["feedback"],
+            "quality (service)": svc,
+            "quality 95% CI": arm["score"]["ci95"],
+            "cost USD (service)": arm["cost_usd"]["mean"],
+            "quality (client tally)": float(client_q.mean()) if picks.size else None,
+        }
         if picks.size:
             exact &= abs(svc - float(client_q.mean())) < 1e-9 and abs(arm["cost_usd"]["mean"] - client_c.mean()) < 1e-12
         twin = twins[name]
@@ -136,18 +160,29 @@ def run(ctx: Context) -> dict[str, Any]:
     sub = order
     best_j = int(np.argmax(prep.train.quality.mean(axis=0)))
     reference = [
-        {"method": f"best single ({models[best_j]}) on the same queries", "quality": float(Q[sub, best_j].mean()),
-         "cost_usd": float(C[sub, best_j].mean())},
-        {"method": "oracle on the same queries", "quality": float(Q[sub].max(axis=1).mean()),
-         "cost_usd": float(C[sub, Q[sub].argmax(axis=1)].mean())},
+        {
+            "method": f"best single ({models[best_j]}) on the same queries",
+            "quality": float(Q[sub, best_j].mean()),
+            "cost_usd": float(C[sub, best_j].mean()),
+        },
+        {
+            "method": "oracle on the same queries",
+            "quality": float(Q[sub].max(axis=1).mean()),
+            "cost_usd": float(C[sub, Q[sub].argmax(axis=1)].mean()),
+        },
         {"method": "random on the same queries", "quality": float(Q[sub].mean()), "cost_usd": float(C[sub].mean())},
     ]
     return {
         "tables": {"arms (from the service's experiment report)": rows, "reference": reference},
         "checks": {"service_equals_client_tally": bool(exact), "service_agrees_with_in_process": bool(within)},
-        "http": {"requests": 2 * steps, "seconds": round(http_seconds, 2),
-                 "requests_per_second": round(2 * steps / http_seconds, 1)},
+        "http": {
+            "requests": 2 * steps,
+            "seconds": round(http_seconds, 2),
+            "requests_per_second": round(2 * steps / http_seconds, 1),
+        },
         "plots": [],
-        "notes": [f"{steps} held-out queries over HTTP at lambda {lam}; feedback = the evaluator's recorded score "
-                  f"and cost of the chosen model"],
+        "notes": [
+            f"{steps} held-out queries over HTTP at lambda {lam}; feedback = the evaluator's recorded score "
+            f"and cost of the chosen model"
+        ],
     }

@@ -45,8 +45,14 @@ def _rl(ctx: Context, target: float, steps: int) -> dict[str, Any] | None:
     length = int(ctx.cfg.get("rl_episode_length", 64))
     kw = {"episode_length": length, "budget_per_query": target, "cost_scale": ctx.prep.cost_scale}
     env = BudgetedRoutingEnv(ctx.prep.train.quality, ctx.prep.train.cost, ctx.prep.x_train, **kw)
-    model = cls("MlpPolicy", env, seed=ctx.seed, verbose=0, device="cpu",
-                **_hyperparameters(algo, "budgeted", int(ctx.cfg["rl_steps"])))
+    model = cls(
+        "MlpPolicy",
+        env,
+        seed=ctx.seed,
+        verbose=0,
+        device="cpu",
+        **_hyperparameters(algo, "budgeted", int(ctx.cfg["rl_steps"])),
+    )
     model.learn(total_timesteps=int(ctx.cfg["rl_steps"]))
     test_env = BudgetedRoutingEnv(ctx.prep.test.quality, ctx.prep.test.cost, ctx.prep.x_test, **kw)
     q, c = [], []
@@ -93,20 +99,43 @@ def run(ctx: Context) -> dict[str, Any]:
     rows, spend, quality = [], {}, {}
     for name, v in runs.items():
         mean_cost = float(v["cost"].mean())
-        rows.append({"method": name, "mean_cost_usd": mean_cost, "target_usd": target,
-                     "deviation_from_target": (mean_cost - target) / target, "quality": float(v["quality"].mean())})
+        rows.append(
+            {
+                "method": name,
+                "mean_cost_usd": mean_cost,
+                "target_usd": target,
+                "deviation_from_target": (mean_cost - target) / target,
+                "quality": float(v["quality"].mean()),
+            }
+        )
         running = np.cumsum(v["cost"]) / np.arange(1, v["cost"].size + 1)
         spend[name] = series(running)
         quality[name] = ma_series(v["quality"], window)
     return {
         "tables": {"summary": rows},
         "plots": [
-            {"file": "spend.png", "title": "Realised mean cost per query against the target", "xlabel": "step",
-             "ylabel": "running mean USD per query", "series": spend, "hlines": [[target, "target"]]},
-            {"file": "quality.png", "title": f"Moving-average quality (window {window})", "xlabel": "step",
-             "ylabel": "quality", "series": quality},
-            {"file": "lambda.png", "title": "The pacer's lambda", "xlabel": "step", "ylabel": "lambda",
-             "series": {"budget pacer": series(lams)}},
+            {
+                "file": "spend.png",
+                "title": "Realised mean cost per query against the target",
+                "xlabel": "step",
+                "ylabel": "running mean USD per query",
+                "series": spend,
+                "hlines": [[target, "target"]],
+            },
+            {
+                "file": "quality.png",
+                "title": f"Moving-average quality (window {window})",
+                "xlabel": "step",
+                "ylabel": "quality",
+                "series": quality,
+            },
+            {
+                "file": "lambda.png",
+                "title": "The pacer's lambda",
+                "xlabel": "step",
+                "ylabel": "lambda",
+                "series": {"budget pacer": series(lams)},
+            },
         ],
         "reference": {"target_usd": target, "best_single_model": data.models[best]},
     }

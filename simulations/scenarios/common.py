@@ -20,8 +20,9 @@ def test_stream(ctx: Context) -> StreamData:
 def policy(ctx: Context, name: str, models: tuple[str, ...] | None = None, **extra: Any) -> Policy:
     """A fresh policy of the registry with the config's hyperparameters for it (``[hyperparameters.NAME]``)."""
     hyper = {**ctx.cfg.get("hyperparameters", {}).get(name, {}), **extra}
-    return build_policy(name, models or ctx.prep.train.models, ctx.prep.x_train.shape[1], ctx.prep.cost_scale,
-                        ctx.seed, hyper)
+    return build_policy(
+        name, models or ctx.prep.train.models, ctx.prep.x_train.shape[1], ctx.prep.cost_scale, ctx.seed, hyper
+    )
 
 
 def series(values: np.ndarray, points: int = 200) -> dict[str, list]:

@@ -20,7 +20,7 @@ def run(ctx: Context) -> dict[str, Any]:
     by_train = list(np.argsort(-ctx.prep.train.quality.mean(axis=0)))
     broken = cfg.get("broken_model") or models[by_train[0]]
     newcomer = cfg.get("new_model") or models[by_train[1]]
-    jb, jn = models.index(broken), models.index(newcomer)
+    jb = models.index(broken)
     pool = tuple(m for m in models if m != newcomer)
     steps, window = int(cfg["steps"]), int(cfg.get("window", 200))
     t_drift = steps // 2
@@ -32,9 +32,13 @@ def run(ctx: Context) -> dict[str, Any]:
     variants = []
     for name in cfg["policies"]:
         variants.append((f"{name} (never forgets)", {}))
-        variants.append((f"{name} (discount {cfg['discount']})",
-                         {"discount": float(cfg["discount"])} | (
-                             {"discount_every": int(cfg["discount_every"])} if name.startswith("lin") else {})))
+        variants.append(
+            (
+                f"{name} (discount {cfg['discount']})",
+                {"discount": float(cfg["discount"])}
+                | ({"discount_every": int(cfg["discount_every"])} if name.startswith("lin") else {}),
+            )
+        )
     for label, extra in tqdm(variants, desc="drift", disable=not ctx.progress):
         base = label.split(" ")[0]
         p = policy(ctx, base, models=pool, **extra)
@@ -49,19 +53,34 @@ def run(ctx: Context) -> dict[str, Any]:
             p.update(data.X[i], d.model, float(table[i, j]), float(data.C[i, j]))
         ma = stream.moving_average(got, window)
         before = float(ma[t_drift - 1])
-        after = ma[t_drift + window:]
+        after = ma[t_drift + window :]
         hit = np.flatnonzero(after >= float(cfg.get("recover_within", 0.95)) * before)
         recovery = int(hit[0] + window) if hit.size else None
-        rows.append({"policy": label, "quality_before": float(got[:t_drift].mean()),
-                     "quality_after": float(got[t_drift:].mean()), "quality_last_quarter": float(got[-steps // 4:].mean()),
-                     "steps_to_recover": recovery})
+        rows.append(
+            {
+                "policy": label,
+                "quality_before": float(got[:t_drift].mean()),
+                "quality_after": float(got[t_drift:].mean()),
+                "quality_last_quarter": float(got[-steps // 4 :].mean()),
+                "steps_to_recover": recovery,
+            }
+        )
         curves[label] = ma_series(got, window)
     return {
         "tables": {"summary": rows},
-        "plots": [{"file": "drift.png", "title": f"{broken} breaks, {newcomer} joins at step {t_drift}",
-                   "xlabel": "step", "ylabel": f"moving-average quality (window {window})", "series": curves,
-                   "vlines": [t_drift]}],
+        "plots": [
+            {
+                "file": "drift.png",
+                "title": f"{broken} breaks, {newcomer} joins at step {t_drift}",
+                "xlabel": "step",
+                "ylabel": f"moving-average quality (window {window})",
+                "series": curves,
+                "vlines": [t_drift],
+            }
+        ],
         "reference": {"broken_model": broken, "new_model": newcomer, "drift_step": t_drift},
-        "notes": [f"steps_to_recover: steps after the drift until the moving average is back to "
-                  f"{cfg.get('recover_within', 0.95)} of its pre-drift level (null: not within the run)"],
+        "notes": [
+            f"steps_to_recover: steps after the drift until the moving average is back to "
+            f"{cfg.get('recover_within', 0.95)} of its pre-drift level (null: not within the run)"
+        ],
     }

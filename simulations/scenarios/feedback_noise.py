@@ -55,11 +55,26 @@ def run(ctx: Context) -> dict[str, Any]:
                 delay = int(rng.integers(0, int(s.get("delay", 0)) + 1))
                 arms[sent] = d.index
                 heapq.heappush(pending, (t + delay, sent, int(i), score, w, float(data.C[i, d.index])))
-        rows.append({"setting": name, "quality": float(got.mean()), "quality_last_half": float(got[steps // 2:].mean()),
-                     "feedback_sent": sent, "feedback_applied": applied, **{k: v for k, v in s.items()}})
+        rows.append(
+            {
+                "setting": name,
+                "quality": float(got.mean()),
+                "quality_last_half": float(got[steps // 2 :].mean()),
+                "feedback_sent": sent,
+                "feedback_applied": applied,
+                **{k: v for k, v in s.items()},
+            }
+        )
         curves[name] = ma_series(got, window)
     return {
         "tables": {"summary": rows},
-        "plots": [{"file": "learning_curves.png", "title": f"True quality under noisy feedback (window {window})",
-                   "xlabel": "step", "ylabel": "quality", "series": curves}],
+        "plots": [
+            {
+                "file": "learning_curves.png",
+                "title": f"True quality under noisy feedback (window {window})",
+                "xlabel": "step",
+                "ylabel": "quality",
+                "series": curves,
+            }
+        ],
     }

@@ -30,11 +30,17 @@ def run(ctx: Context) -> dict[str, Any]:
     for learner in tqdm([*learners, *peers], desc="online", disable=not ctx.progress):
         n = steps if not learner.name.startswith("mabwiser") else min(steps, int(cfg.get("peer_steps", steps)))
         r = stream.run(learner, data, idx[:n], lam)
-        rows.append({
-            "learner": learner.name, "steps": n, "final_regret": float(r["regret"][-1]),
-            "regret_per_step": float(r["regret"][-1] / n), "quality": float(r["quality"].mean()),
-            "cost_usd": float(r["cost"].mean()), "decisions_per_second": round(r["decisions_per_second"], 1),
-        })
+        rows.append(
+            {
+                "learner": learner.name,
+                "steps": n,
+                "final_regret": float(r["regret"][-1]),
+                "regret_per_step": float(r["regret"][-1] / n),
+                "quality": float(r["quality"].mean()),
+                "cost_usd": float(r["cost"].mean()),
+                "decisions_per_second": round(r["decisions_per_second"], 1),
+            }
+        )
         plots_regret[learner.name] = series(r["regret"])
         plots_q[learner.name] = ma_series(r["quality"], window)
         plots_c[learner.name] = ma_series(r["cost"], window)
@@ -44,12 +50,28 @@ def run(ctx: Context) -> dict[str, Any]:
     return {
         "tables": {"summary": rows, "skipped peers": [{"peer": k, "why": v} for k, v in skipped.items()]},
         "plots": [
-            {"file": "regret.png", "title": "Cumulative regret against the oracle", "xlabel": "step",
-             "ylabel": "cumulative regret", "series": plots_regret},
-            {"file": "quality.png", "title": f"Moving-average quality (window {window})", "xlabel": "step",
-             "ylabel": "quality", "series": plots_q, "hlines": [[oracle_q, "oracle"]]},
-            {"file": "cost.png", "title": f"Moving-average cost (window {window})", "xlabel": "step",
-             "ylabel": "USD per query", "series": plots_c},
+            {
+                "file": "regret.png",
+                "title": "Cumulative regret against the oracle",
+                "xlabel": "step",
+                "ylabel": "cumulative regret",
+                "series": plots_regret,
+            },
+            {
+                "file": "quality.png",
+                "title": f"Moving-average quality (window {window})",
+                "xlabel": "step",
+                "ylabel": "quality",
+                "series": plots_q,
+                "hlines": [[oracle_q, "oracle"]],
+            },
+            {
+                "file": "cost.png",
+                "title": f"Moving-average cost (window {window})",
+                "xlabel": "step",
+                "ylabel": "USD per query",
+                "series": plots_c,
+            },
         ],
         "reference": {"oracle_quality": oracle_q, "lam": lam},
     }

@@ -34,17 +34,23 @@ def run(ctx: Context) -> dict[str, Any]:
             Qp = data.Q[:, pool]
             oracle = float(Qp.max(axis=1).mean())
             rand = float(Qp.mean())
-            vals = {"oracle": oracle, "random": rand,
-                    "best_single": float(Qp[:, int(np.argmax(train_mean[pool]))].mean()),
-                    "learned_router": float(Qp[np.arange(len(Qp)), pred[:, pool].argmax(axis=1)].mean())}
+            vals = {
+                "oracle": oracle,
+                "random": rand,
+                "best_single": float(Qp[:, int(np.argmax(train_mean[pool]))].mean()),
+                "learned_router": float(Qp[np.arange(len(Qp)), pred[:, pool].argmax(axis=1)].mean()),
+            }
             for p in shares:
                 vals[f"r_o({p})"] = p * oracle + (1 - p) * rand
             for key, v in vals.items():
                 acc.setdefault(key, []).append(v)
         rows.append({"pool_size": m, **{key: float(np.mean(v)) for key, v in acc.items()}})
     names = [c for c in rows[0] if c != "pool_size"]
-    plot = {"file": "scaling.png", "title": "Model-level scaling (RouterEval): mean over random pools",
-            "xlabel": "models in the pool", "ylabel": "test quality",
-            "series": {n: {"x": [r["pool_size"] for r in rows], "y": [r[n] for r in rows], "marker": "o"}
-                       for n in names}}
+    plot = {
+        "file": "scaling.png",
+        "title": "Model-level scaling (RouterEval): mean over random pools",
+        "xlabel": "models in the pool",
+        "ylabel": "test quality",
+        "series": {n: {"x": [r["pool_size"] for r in rows], "y": [r[n] for r in rows], "marker": "o"} for n in names},
+    }
     return {"tables": {"by pool size": rows}, "plots": [plot]}

@@ -47,8 +47,28 @@ def test_without_pacing_the_unconstrained_policy_overspends() -> None:
         ({"target_cost": 0.0}, "target_cost must be in"),
         ({"target_cost": 1.0, "lr": -1.0}, "lr must be in"),
         ({"target_cost": 1.0, "lam0": 500.0}, "lam0 must be in"),
+        ({"target_cost": 1.0, "lam0": -500.0}, "lam0 must be in"),
     ],
 )
 def test_pacer_validates_its_parameters(kwargs: dict, match: str) -> None:
     with pytest.raises(InvalidHyperparameterError, match=match):
         BudgetPacer(LinUCB(["a", "b"], 2), **kwargs)
+
+
+def test_underspending_is_credited_not_lost() -> None:
+    """When the lambda-0 choice is sometimes cheaper than the target, the pacer spends the saved budget later."""
+    policy = LinUCB(["small", "large"], 2, alpha=0.0, explore_floor=0.0, cost_scale=0.02)
+    x = np.array([0.0, 1.0])
+    policy.fit_full(np.tile(x, (50, 1)), np.tile([0.5, 0.9], (50, 1)), np.tile([0.001, 0.02], (50, 1)))
+    pacer = BudgetPacer(policy, target_cost=0.01, lr=0.05)
+    for _ in range(100):  # a quiet spell: traffic that costs almost nothing whatever lambda is
+        pacer.observe_cost(0.0001)
+    assert pacer.dual < 0 and pacer.lam == 0.0
+    costs = []
+    for _ in range(5000):
+        d = pacer.select(x)
+        c = 0.02 if d.model == "large" else 0.001
+        pacer.observe_cost(c)
+        costs.append(c)
+    overall = (100 * 0.0001 + sum(costs)) / 5100
+    assert abs(overall - 0.01) / 0.01 < 0.05
