@@ -127,6 +127,33 @@ def evaluate_cmd(
     typer.echo(f"wrote {out / 'report.md'} ({report['seconds']} s)")
 
 
+@app.command("fit")
+def fit_cmd(
+    records: RecordsOpt,
+    out: Annotated[Path, typer.Option("--out", help="Artifact to write (.zip, or a directory).")],
+    policy: Annotated[str, typer.Option(help="Registry name of the policy.")] = "linucb",
+    seed: SeedOpt = 0,
+    test_frac: Annotated[float, typer.Option(help="Share held out (not used for fitting).")] = 0.3,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models to keep (default: all).")] = None,
+    dim: Annotated[int, typer.Option(help="Feature dimension.")] = 64,
+    hyper: Annotated[str | None, typer.Option(help='JSON hyperparameters, e.g. {"alpha": 0.1}.')] = None,
+) -> None:
+    """Fit the featurizer and warm-start a policy on the train split (full information); export the artifact."""
+    from bandit import export, make_policy  # noqa: PLC0415
+    from env.features import FeaturizerSpec  # noqa: PLC0415
+    from simulations.data import prepare  # noqa: PLC0415
+
+    try:
+        prep = prepare(records, seed=seed, test_frac=test_frac, models=_models(models), spec=FeaturizerSpec(dim=dim))
+        p = make_policy(policy, prep.train.models, dim, cost_scale=prep.cost_scale, seed=seed,
+                        **(json.loads(hyper) if hyper else {}))
+        p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
+        export(p, out, featurizer=prep.featurizer)
+    except (*_user_errors(), ValueError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"{policy} on {len(prep.train.models)} models, {len(prep.train)} train queries -> {out}")
+
+
 @app.command("simulate")
 def simulate_cmd(
     scenario: Annotated[str, typer.Argument(help="online | feedback-noise | drift | budget | scaling | ab | ope")],
