@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bandit import LinUCB  # noqa: E402
-from simulations.peers import MABWiserLinUCB, VWLearner  # noqa: E402
-from simulations.stream import PolicyLearner  # noqa: E402
+from bandit import LinUCB
+from simulations.peers import MABWiserLinUCB, VWLearner
+from simulations.stream import PolicyLearner
 
 
 def stream(k: int, d: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,11 +55,12 @@ def main() -> None:
     print("| models | learner | per second | steps | ours / it |\n|---|---|---|---|---|")
     for k in (10, 32):
         X, Q = stream(k, d, args.steps)
-        ours, _ = speed(PolicyLearner("linucb", LinUCB([f"m{j}" for j in range(k)], d, seed=0)), X, Q,
-                        args.max_seconds)
+        ours, _ = speed(PolicyLearner("linucb", LinUCB([f"m{j}" for j in range(k)], d, seed=0)), X, Q, args.max_seconds)
         rows = [("banditroute linucb", ours, args.steps)]
-        for name, make in (("vowpalwabbit cb_explore_adf squarecb", lambda: VWLearner(k, "squarecb", 0)),
-                           ("mabwiser linucb", lambda: MABWiserLinUCB(k, 0))):
+        for name, make in (
+            ("vowpalwabbit cb_explore_adf squarecb", lambda: VWLearner(k, "squarecb", 0)),
+            ("mabwiser linucb", lambda: MABWiserLinUCB(k, 0)),
+        ):
             try:
                 learner = make()
             except ImportError:
@@ -73,8 +74,10 @@ def main() -> None:
         p.fit_full(X[:500], Q[:500], np.full((500, k), 0.001))
         t0 = time.perf_counter()
         p.pmf_batch(X, 0.0)
-        print(f"| {k} | banditroute linucb batch scoring (pmf_batch) | {X.shape[0] / (time.perf_counter() - t0):,.0f}"
-              f" rows | {X.shape[0]} | - |")
+        print(
+            f"| {k} | banditroute linucb batch scoring (pmf_batch) | {X.shape[0] / (time.perf_counter() - t0):,.0f}"
+            f" rows | {X.shape[0]} | - |"
+        )
 
 
 if __name__ == "__main__":

@@ -139,14 +139,20 @@ def fit_cmd(
     hyper: Annotated[str | None, typer.Option(help='JSON hyperparameters, e.g. {"alpha": 0.1}.')] = None,
 ) -> None:
     """Fit the featurizer and warm-start a policy on the train split (full information); export the artifact."""
-    from bandit import export, make_policy  # noqa: PLC0415
-    from env.features import FeaturizerSpec  # noqa: PLC0415
-    from simulations.data import prepare  # noqa: PLC0415
+    from bandit import export, make_policy
+    from env.features import FeaturizerSpec
+    from simulations.data import prepare
 
     try:
         prep = prepare(records, seed=seed, test_frac=test_frac, models=_models(models), spec=FeaturizerSpec(dim=dim))
-        p = make_policy(policy, prep.train.models, dim, cost_scale=prep.cost_scale, seed=seed,
-                        **(json.loads(hyper) if hyper else {}))
+        p = make_policy(
+            policy,
+            prep.train.models,
+            dim,
+            cost_scale=prep.cost_scale,
+            seed=seed,
+            **(json.loads(hyper) if hyper else {}),
+        )
         p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
         export(p, out, featurizer=prep.featurizer)
     except (*_user_errors(), ValueError) as exc:

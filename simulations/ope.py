@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 

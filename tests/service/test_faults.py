@@ -62,6 +62,7 @@ def test_redis_killed_and_restarted_under_load(tmp_path: Path, artifact: bytes) 
             time.sleep(1.0)
             server.proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
             server.proc.wait(timeout=5)  # type: ignore[union-attr]
+            server.stop()  # the process is gone; this only closes its pipes (the data directory stays)
             down_acked = len(acked)
             time.sleep(0.5)
             r = c.post("/v1/route", json={"query": "while redis is away", "policy": "f"})
@@ -79,6 +80,8 @@ def test_redis_killed_and_restarted_under_load(tmp_path: Path, artifact: bytes) 
             stop.set()
             worker.join(timeout=30)
             assert len(acked) > down_acked > 0  # feedback was acknowledged before the kill and after the restart
+            probe = c.get("/v1/policies/f")
+            assert probe.status_code == 200, probe.text
             info = wait_applied(c, "f", timeout=60)
             rd = redis.Redis(port=port)
             for did in acked:  # every acknowledged feedback survived the kill
@@ -116,10 +119,20 @@ def test_slow_redis_times_out_within_the_deadline(tmp_path: Path, artifact: byte
 def test_worker_killed_mid_load_loses_no_acknowledged_feedback(redis_url: str, artifact: bytes) -> None:
     psutil = pytest.importorskip("psutil")
     port = free_port()
-    env = {**os.environ, "BANDITROUTE_REDIS_URL": redis_url, "BANDITROUTE_API_KEYS": json.dumps(KEYS),
-           "BANDITROUTE_LOG_LEVEL": "WARNING", "BANDITROUTE_REDIS_TIMEOUT_SECONDS": "20"}
-    proc = subprocess.Popen([sys.executable, "-m", "simulations.cli", "serve", "--workers", "2", "--port", str(port)],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "BANDITROUTE_REDIS_URL": redis_url,
+        "BANDITROUTE_API_KEYS": json.dumps(KEYS),
+        "BANDITROUTE_LOG_LEVEL": "WARNING",
+        "BANDITROUTE_REDIS_TIMEOUT_SECONDS": "20",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulations.cli", "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
