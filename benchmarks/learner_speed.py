@@ -58,8 +58,8 @@ def main() -> None:
         ours, _ = speed(PolicyLearner("linucb", LinUCB([f"m{j}" for j in range(k)], d, seed=0)), X, Q, args.max_seconds)
         rows = [("banditroute linucb", ours, args.steps)]
         for name, make in (
-            ("vowpalwabbit cb_explore_adf squarecb", lambda: VWLearner(k, "squarecb", 0)),
-            ("mabwiser linucb", lambda: MABWiserLinUCB(k, 0)),
+            ("vowpalwabbit cb_explore_adf squarecb", lambda k=k: VWLearner(k, "squarecb", 0)),
+            ("mabwiser linucb", lambda k=k: MABWiserLinUCB(k, 0)),
         ):
             try:
                 learner = make()

@@ -85,10 +85,22 @@ def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
 
 def _plot_cost_quality(report: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 6))
-    for name, c in report["curves"]["cost_quality"].items():
-        if name.startswith("single:") or name in ("random", "best_single"):
-            continue
-        ax.plot(c["cost_usd"], c["quality"], marker=".", linewidth=1, label=name)
+    cmap = plt.get_cmap("tab20")
+    curves = [
+        (n, c)
+        for n, c in report["curves"]["cost_quality"].items()
+        if not n.startswith("single:") and n not in ("random", "best_single")
+    ]
+    for j, (name, c) in enumerate(curves):
+        ax.plot(
+            c["cost_usd"],
+            c["quality"],
+            marker=".",
+            linewidth=1,
+            label=name,
+            color=cmap(j % 20),
+            linestyle="--" if name.endswith("[online]") else "-",
+        )
     for name, m in report["methods"].items():
         if name.startswith("single:"):
             ax.scatter([m["cost_usd"]], [m["quality"]], marker="x", color="grey")
