@@ -16,7 +16,13 @@ class Strict(BaseModel):
 
 
 class RouteRequest(Strict):
-    query: str | None = Field(None, min_length=1, description="The query text (or give `features`).")
+    # the schema says what the validator below enforces, so that clients and generators know it
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "oneOf": [{"required": ["query"]}, {"required": ["features"]}],
+        "not": {"required": ["policy", "experiment"]},
+    })
+
+    query: str | None = Field(None, min_length=1, pattern=r"\S", description="The query text (or give `features`).")
     features: list[float] | None = Field(
         None, min_length=1, max_length=4096, description="A precomputed feature vector of the policy's dimension."
     )

@@ -105,7 +105,9 @@ def run(ctx: Context) -> dict[str, Any]:
             arms = [{"name": n, "policy": f"ab-{n}", "weight": 1.0} for n in twins]
             _check(c.post("/v1/experiments", json={"id": "ab", "arms": arms, "control": "best-single"}))
             for i in tqdm(order, desc="A/B over HTTP", disable=not ctx.progress):
-                d = _check(c.post("/v1/route", json={"query": str(prompts[i]), "experiment": "ab", "lam": lam})).json()
+                # a unit id per query: assignment is the experiment's stable hash, so a seeded run repeats exactly
+                body = {"query": str(prompts[i]), "experiment": "ab", "lam": lam, "unit_id": f"seed{ctx.seed}-q{i}"}
+                d = _check(c.post("/v1/route", json=body)).json()
                 j = models.index(d["model"])
                 _check(
                     c.post(
