@@ -28,6 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 
 FORMAT_VERSION = 1
+#: bumped when transform's arithmetic changes, so that on-disk feature caches are not reused across versions
+TRANSFORM_VERSION = 2
 KINDS = ("tfidf-svd", "minilm")
 
 
@@ -88,6 +90,7 @@ class Featurizer:
     def __init__(self, spec: FeaturizerSpec | None = None, **kwargs: Any) -> None:
         self.spec = spec if spec is not None else FeaturizerSpec(**kwargs)
         self._arrays: dict[str, np.ndarray] | None = None
+        self._cache: dict[str, np.ndarray] = {}  # derived from _arrays, never saved
 
     @property
     def dim(self) -> int:
@@ -112,12 +115,36 @@ class Featurizer:
     def _raw(self, prompts: Sequence[str], arrays: dict[str, np.ndarray]) -> Any:
         if self.spec.kind == "minilm":
             return _minilm_embed(prompts)
-        counts = self._hasher().transform(list(prompts))[:, arrays["columns"]]
-        counts = sp.csr_matrix(counts)
-        counts.data = (1.0 + np.log(counts.data)) * 1.0  # sublinear tf
-        tfidf = counts.multiply(arrays["idf"][None, :]).tocsr()
-        norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
-        return sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ tfidf
+        counts = sp.csr_matrix(self._hasher().transform(list(prompts)))
+        counts.sum_duplicates()
+        # hashed bucket -> kept column, through a lookup table: much cheaper than slicing 2**hash_bits columns
+        colmap = self._colmap(arrays)
+        pos = colmap[counts.indices]
+        keep = pos >= 0
+        n = counts.shape[0]
+        rows = np.repeat(np.arange(n), np.diff(counts.indptr))[keep]
+        cols = pos[keep]
+        values = (1.0 + np.log(counts.data[keep])) * arrays["idf"][cols]  # sublinear tf x idf
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n))
+        values = values / np.where(norms > 0, norms, 1.0)[rows]
+        return sp.csr_matrix((values, (rows, cols)), shape=(n, arrays["columns"].shape[0]))
+
+    def _colmap(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        cached = self._cache.get("colmap")
+        if cached is None or arrays is not self._arrays:
+            cached = np.full(2**self.spec.hash_bits, -1, dtype=np.int64)
+            cached[arrays["columns"]] = np.arange(arrays["columns"].shape[0])
+            if arrays is self._arrays:
+                self._cache["colmap"] = cached
+        return cached
+
+    def _projection(self) -> np.ndarray:
+        """``(m, dim - 1)``: the stored float32 components upcast and transposed once, C-contiguous for the sparse
+        product (the same numbers a saved featurizer computes from)."""
+        if "projection" not in self._cache:
+            assert self._arrays is not None
+            self._cache["projection"] = np.ascontiguousarray(self._arrays["components"].astype(np.float64).T)
+        return self._cache["projection"]
 
     def fit(self, prompts: Sequence[str]) -> Featurizer:
         """Fit on training prompts (never on test prompts)."""
@@ -148,6 +175,7 @@ class Featurizer:
         # featurizer compute from the very same numbers.
         arrays["components"] = np.ascontiguousarray(svd.components_, dtype=np.float32)
         self._arrays = arrays
+        self._cache = {}
         return self
 
     def transform(self, prompts: Sequence[str]) -> np.ndarray:
@@ -157,7 +185,7 @@ class Featurizer:
         if len(prompts) == 0:
             return np.zeros((0, self.dim))
         raw = self._raw(prompts, self._arrays)
-        z = _l2(np.asarray(raw @ self._arrays["components"].astype(np.float64).T))
+        z = _l2(np.asarray(raw @ self._projection()))
         return np.hstack([np.clip(z, -1.0, 1.0), np.ones((z.shape[0], 1))])
 
     def fit_transform(self, prompts: Sequence[str]) -> np.ndarray:
@@ -204,7 +232,7 @@ class Featurizer:
     def fingerprint(self) -> str:
         """sha256 of the spec and the fitted arrays."""
         spec, arrays = self.state()
-        h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
+        h = hashlib.sha256(json.dumps({**spec, "transform_version": TRANSFORM_VERSION}, sort_keys=True).encode())
         for k in sorted(arrays):
             h.update(k.encode() + np.ascontiguousarray(arrays[k]).tobytes())
         return h.hexdigest()
