@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -88,10 +89,14 @@ def test_no_feedback_lost_or_doubled_under_concurrent_workers(multiworker: str, 
                     + ([("user", 0.0)] if j % 5 == 0 else [])
                     + ([("evaluator", 0.5)] if j % 3 == 0 else [])
                 )
+                if j % 20 == 7:  # about 5% of events name a decision that never existed
+                    sends.append(("unknown", 0.5))
                 for source, score in sends:
-                    r = c.post("/v1/feedback", json={"decision_id": did, "source": source, "score": score})
+                    target = f"conc.{uuid.uuid4().hex}" if source == "unknown" else did
+                    source = "user" if source == "unknown" else source
+                    r = c.post("/v1/feedback", json={"decision_id": target, "source": source, "score": score})
                     fb_codes.append(r.status_code)
-                    if r.status_code not in (202, 409):
+                    if r.status_code not in (202, 404, 409):
                         errors.append(r.text)
         return route_codes, fb_codes
 
@@ -101,7 +106,9 @@ def test_no_feedback_lost_or_doubled_under_concurrent_workers(multiworker: str, 
     fb_codes = Counter(c for _, f in results for c in f)
     assert not errors, errors[:5]
     assert route_codes == {200: DECISIONS}
-    assert set(fb_codes) <= {202, 409}  # no 5xx, nothing else
+    assert set(fb_codes) <= {202, 404, 409}  # no 5xx, nothing else
+    assert fb_codes[404] == sum(1 for w in range(CLIENTS) for j, _ in enumerate(range(w, DECISIONS, CLIENTS))
+                                if j % 20 == 7)
     accepted = fb_codes[202]
     expected_accepted = DECISIONS + sum(
         1 for w in range(CLIENTS) for j, _ in enumerate(range(w, DECISIONS, CLIENTS)) if j % 3 == 0

@@ -1,0 +1,174 @@
+"""Exactly-once under load: 4 uvicorn workers, 64 concurrent clients, 100,000 feedback events of which 5% repeat an
+accepted (decision, source) and 5% name unknown decisions. Accepted must equal applied updates in the policy state,
+duplicates 409, unknowns 404, zero 5xx. Loopback only; bounded by --events and --max-seconds.
+
+Run:  .venv/bin/python benchmarks/exactly_once.py [--events 100000] [--workers 4] [--clients 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bandit import LinUCB, to_bytes
+from service.embedded import EmbeddedRedis
+from service.server import free_port
+
+MODELS = ["small", "medium", "large"]
+
+
+async def run_all(url: str, bodies: list[tuple[str, dict]], clients: int, deadline: float) -> Counter[int]:
+    codes: Counter[int] = Counter()
+    queue: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty() and time.monotonic() < deadline:
+            path, body = queue.get_nowait()
+            try:
+                r = await client.post(path, json=body)
+                codes[r.status_code] += 1
+            except httpx.HTTPError:
+                codes[-1] += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    return codes
+
+
+async def route_all(url: str, n: int, clients: int, deadline: float) -> list[str]:
+    ids: list[str] = []
+    rng = np.random.default_rng(0)
+    feats = rng.uniform(-0.5, 0.5, (n, 8))
+    feats[:, -1] = 1.0
+    next_i = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_i
+        while next_i < n and time.monotonic() < deadline:
+            i = next_i
+            next_i += 1
+            r = await client.post("/v1/route", json={"features": feats[i].tolist(), "policy": "p"})
+            if r.status_code == 200:
+                ids.append(r.json()["decision_id"])
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    return ids
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=64)
+    ap.add_argument("--max-seconds", type=float, default=1200)
+    args = ap.parse_args()
+    deadline = time.monotonic() + args.max_seconds
+    n_unique = int(args.events * 0.9)
+    tmp = tempfile.mkdtemp(prefix="br-exactly-once-")
+    redis_port, port = free_port(), free_port()
+    server = EmbeddedRedis(Path(tmp) / "redis", port=redis_port).start()
+    env = {
+        **os.environ,
+        "BANDITROUTE_REDIS_URL": server.url,
+        "BANDITROUTE_LOG_LEVEL": "WARNING",
+        "BANDITROUTE_REDIS_TIMEOUT_SECONDS": "30",
+        "BANDITROUTE_LEARNER_BATCH": "1024",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulations.cli", "serve", "--workers", str(args.workers), "--port", str(port)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        httpx.post(
+            url + "/v1/policies/import", params={"id": "p"}, content=to_bytes(LinUCB(MODELS, 8)), timeout=30
+        ).raise_for_status()
+        t0 = time.perf_counter()
+        ids = asyncio.run(route_all(url, n_unique, args.clients, deadline))
+        t_route = time.perf_counter() - t0
+        rnd = random.Random(0)
+        bodies = [("/v1/feedback", {"decision_id": d, "source": "user", "score": rnd.random()}) for d in ids]
+        dups = [
+            ("/v1/feedback", {"decision_id": rnd.choice(ids), "source": "user", "score": 0.5})
+            for _ in range(int(args.events * 0.05))
+        ]
+        unknown = [
+            ("/v1/feedback", {"decision_id": f"p.{uuid.uuid4().hex}", "source": "user", "score": 0.5})
+            for _ in range(int(args.events * 0.05))
+        ]
+        # duplicates go after the first copy of their decision so that exactly one copy of each is accepted
+        rnd.shuffle(unknown)
+        mixed = bodies + dups + unknown
+        head, tail = mixed[: len(bodies)], mixed[len(bodies) :]
+        rnd.shuffle(tail)
+        t0 = time.perf_counter()
+        codes = asyncio.run(run_all(url, head + tail, args.clients, deadline))
+        t_fb = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        while True:
+            info = httpx.get(url + "/v1/policies/p", timeout=30).json()
+            if info["feedback"]["pending"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        t_drain = time.perf_counter() - t0
+        fb = info["feedback"]
+        print(
+            json.dumps(
+                {
+                    "workers": args.workers,
+                    "clients": args.clients,
+                    "decisions": len(ids),
+                    "feedback_events_sent": sum(codes.values()),
+                    "status_counts": dict(codes),
+                    "accepted_202": codes[202],
+                    "duplicates_409": codes[409],
+                    "unknown_404": codes[404],
+                    "server_errors_5xx": sum(v for k, v in codes.items() if k >= 500),
+                    "transport_errors": codes[-1],
+                    "policy_feedback": fb,
+                    "policy_n_updates": info["n_updates"],
+                    "route_per_second": round(len(ids) / t_route, 1),
+                    "feedback_per_second": round(sum(codes.values()) / t_fb, 1),
+                    "drain_seconds_after_load": round(t_drain, 2),
+                    "exactly_once": codes[202] == fb["accepted"] == fb["applied"] == info["n_updates"],
+                },
+                indent=2,
+            )
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
