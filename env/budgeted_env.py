@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from env.records import RecordSet
-from env.routing_env import check_tables
+from env.routing_env import validated_tables
 
 
 class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
@@ -61,31 +61,19 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
         models: list[str] | tuple[str, ...] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        quality, cost = np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64)
-        features = np.asarray(features, dtype=np.float32)
-        check_tables(quality, cost, features)
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported")
+        t = validated_tables(quality, cost, features, lam, cost_scale, models, render_mode)
         if int(episode_length) < 1:
             raise ValueError(f"episode_length must be >= 1, got {episode_length}")
-        if not np.isfinite(lam) or lam < 0:
-            raise ValueError(f"lam must be a finite number >= 0, got {lam}")
-        per_query = float(np.median(cost.mean(axis=0))) if budget_per_query is None else float(budget_per_query)
+        per_query = float(np.median(t.cost.mean(axis=0))) if budget_per_query is None else float(budget_per_query)
         if not np.isfinite(per_query) or per_query <= 0:
             raise ValueError(f"budget_per_query must be a finite number > 0, got {budget_per_query}")
-        scale = float(cost.mean(axis=0).max()) if cost_scale is None else float(cost_scale)
-        if not np.isfinite(scale) or scale <= 0:
-            raise ValueError(f"cost_scale must be a finite number > 0, got {cost_scale}")
-        self.quality, self.cost, self.features = quality, cost, np.clip(features, -1.0, 1.0)
+        self.quality, self.cost, self.features = t.quality, t.cost, t.features
+        self.lam, self.cost_scale, self.models = t.lam, t.cost_scale, t.models
         self.episode_length = int(episode_length)
         self.budget = per_query * self.episode_length
-        self.lam, self.cost_scale = float(lam), scale
-        k = quality.shape[1]
-        self.models = tuple(models) if models is not None else tuple(f"model{j}" for j in range(k))
-        if len(self.models) != k:
-            raise ValueError(f"models has {len(self.models)} names for {k} columns")
+        k = self.quality.shape[1]
         self.action_space = spaces.Discrete(k)
-        self.observation_space = spaces.Box(-1.0, 1.0, shape=(features.shape[1] + 2,), dtype=np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(self.features.shape[1] + 2,), dtype=np.float32)
         self._i = 0
         self._spent = 0.0
         self._t = 0

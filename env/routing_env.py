@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -11,8 +13,30 @@ from gymnasium import spaces
 from env.records import RecordSet
 
 
-def check_tables(quality: np.ndarray, cost: np.ndarray, features: np.ndarray) -> None:
-    """Raise ``ValueError`` unless ``quality: (n, k)``, ``cost: (n, k)``, ``features: (n, d)`` agree."""
+@dataclass(frozen=True)
+class Tables:
+    """The validated arrays and prices both routing environments are built on."""
+
+    quality: np.ndarray  # (n, k) float64
+    cost: np.ndarray  # (n, k) float64, USD
+    features: np.ndarray  # (n, d) float32 in [-1, 1]
+    lam: float
+    cost_scale: float
+    models: tuple[str, ...]
+
+
+def validated_tables(
+    quality: Any,
+    cost: Any,
+    features: Any,
+    lam: float,
+    cost_scale: float | None,
+    models: Sequence[str] | None,
+    render_mode: str | None,
+) -> Tables:
+    """Check the environments' shared arguments; ``ValueError`` names the one that is wrong."""
+    quality, cost = np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64)
+    features = np.asarray(features, dtype=np.float32)
     if quality.ndim != 2 or quality.shape != cost.shape:
         raise ValueError(f"quality {quality.shape} and cost {cost.shape} must both be (n, k)")
     if features.ndim != 2 or features.shape[0] != quality.shape[0]:
@@ -22,6 +46,22 @@ def check_tables(quality: np.ndarray, cost: np.ndarray, features: np.ndarray) ->
     for name, a in (("quality", quality), ("cost", cost), ("features", features)):
         if not np.isfinite(a).all():
             raise ValueError(f"{name} has NaN or infinite entries")
+    if render_mode is not None:
+        raise ValueError(f"render_mode {render_mode!r} is not supported")
+    if not np.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam must be a finite number >= 0, got {lam}")
+    if cost_scale is None:
+        dearest = float(cost.mean(axis=0).max())
+        scale = dearest if dearest > 0 else 1.0  # all-free records: any positive scale prices nothing
+    else:
+        scale = float(cost_scale)
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError(f"cost_scale must be a finite number > 0, got {cost_scale}")
+    k = quality.shape[1]
+    names = tuple(models) if models is not None else tuple(f"model{j}" for j in range(k))
+    if len(names) != k:
+        raise ValueError(f"models has {len(names)} names for {k} columns")
+    return Tables(quality, cost, np.clip(features, -1.0, 1.0), float(lam), scale, names)
 
 
 class RoutingEnv(gym.Env[np.ndarray, np.int64]):
@@ -68,28 +108,13 @@ class RoutingEnv(gym.Env[np.ndarray, np.int64]):
         models: list[str] | tuple[str, ...] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        quality, cost = np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64)
-        features = np.asarray(features, dtype=np.float32)
-        check_tables(quality, cost, features)
-        if not np.isfinite(lam) or lam < 0:
-            raise ValueError(f"lam must be a finite number >= 0, got {lam}")
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not supported")
-        self.quality, self.cost, self.features = quality, cost, np.clip(features, -1.0, 1.0)
-        self.lam = float(lam)
-        scale = float(cost.mean(axis=0).max()) if cost_scale is None else float(cost_scale)
-        if not np.isfinite(scale) or scale <= 0:
-            scale = 1.0 if cost_scale is None else scale
-        if scale <= 0 or not np.isfinite(scale):
-            raise ValueError(f"cost_scale must be a finite number > 0, got {cost_scale}")
-        self.cost_scale = scale
-        k = quality.shape[1]
-        self.models = tuple(models) if models is not None else tuple(f"model{j}" for j in range(k))
-        if len(self.models) != k:
-            raise ValueError(f"models has {len(self.models)} names for {k} columns")
-        self.rewards = quality - self.lam * cost / self.cost_scale  # (n, k)
+        t = validated_tables(quality, cost, features, lam, cost_scale, models, render_mode)
+        self.quality, self.cost, self.features = t.quality, t.cost, t.features
+        self.lam, self.cost_scale, self.models = t.lam, t.cost_scale, t.models
+        k = self.quality.shape[1]
+        self.rewards = self.quality - self.lam * self.cost / self.cost_scale  # (n, k)
         self.action_space = spaces.Discrete(k)
-        self.observation_space = spaces.Box(-1.0, 1.0, shape=(features.shape[1],), dtype=np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(self.features.shape[1],), dtype=np.float32)
         self._i = 0
 
     @classmethod

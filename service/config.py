@@ -14,7 +14,7 @@
 | BANDITROUTE_DEFAULT_POLICY | policy id used when a route request names none | unset |
 | BANDITROUTE_FALLBACK_MODEL | model answered (flagged ``fallback``) when Redis is unreachable | unset: 503 |
 | BANDITROUTE_REDIS_TIMEOUT_SECONDS | deadline of one Redis call | 2.0 |
-| BANDITROUTE_STATE_STALENESS_MS | how long a worker may serve a cached policy state without checking its version | 0 |
+| BANDITROUTE_STATE_STALENESS_MS | how long a worker decides with its cached policy before checking the version | 100 |
 | BANDITROUTE_LEARNER | run the feedback learner in this process | true |
 | BANDITROUTE_LEARNER_BATCH | feedback events applied per learner transaction | 256 |
 | BANDITROUTE_LOG_LEVEL | log level of the JSON logs | INFO |
@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     default_policy: str | None = None
     fallback_model: str | None = None
     redis_timeout_seconds: float = Field(2.0, gt=0)
-    state_staleness_ms: int = Field(0, ge=0)
+    # 100 ms saves a Redis round trip per route; feedback is applied asynchronously anyway, and admin changes
+    # clear the changing worker's cache at once (other workers see them within this bound)
+    state_staleness_ms: int = Field(100, ge=0, le=60_000)
     learner: bool = True
     learner_batch: int = Field(256, ge=1, le=100_000)
     log_level: str = "INFO"

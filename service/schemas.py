@@ -17,10 +17,14 @@ class Strict(BaseModel):
 
 class RouteRequest(Strict):
     # the schema says what the validator below enforces, so that clients and generators know it
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
-        "oneOf": [{"required": ["query"]}, {"required": ["features"]}],
-        "not": {"required": ["policy", "experiment"]},
-    })
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "oneOf": [{"required": ["query"]}, {"required": ["features"]}],
+            "not": {"required": ["policy", "experiment"]},
+        },
+    )
 
     query: str | None = Field(None, min_length=1, pattern=r"\S", description="The query text (or give `features`).")
     features: list[float] | None = Field(

@@ -175,7 +175,9 @@ class Store:
         async with self.r.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(k_meta(pid))
-                if await pipe.exists(k_meta(pid)) and not replace:
+                # HLEN, not EXISTS: redis-py's cluster pipeline does not run EXISTS (a multi-slot command)
+                # immediately under WATCH
+                if await pipe.hlen(k_meta(pid)) and not replace:
                     await pipe.unwatch()
                     return False
                 pipe.multi()

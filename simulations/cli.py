@@ -304,6 +304,7 @@ def serve_cmd(
             workers=workers,
             access_log=False,
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=30,  # longer than clients' and load balancers' idle reuse
             log_level="warning",
         )
     finally:

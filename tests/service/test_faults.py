@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +14,7 @@ import redis
 
 from service.app import create_app
 from service.embedded import EmbeddedRedis
-from service.server import ServerThread, free_port
+from service.server import ServeProcess, ServerThread, free_port
 from tests.service.conftest import ADMIN, KEYS, import_policy, settings_for, wait_applied
 
 H = {"Authorization": f"Bearer {ADMIN}"}
@@ -118,32 +115,17 @@ def test_slow_redis_times_out_within_the_deadline(tmp_path: Path, artifact: byte
 
 def test_worker_killed_mid_load_loses_no_acknowledged_feedback(redis_url: str, artifact: bytes) -> None:
     psutil = pytest.importorskip("psutil")
-    port = free_port()
     env = {
-        **os.environ,
         "BANDITROUTE_REDIS_URL": redis_url,
         "BANDITROUTE_API_KEYS": json.dumps(KEYS),
         "BANDITROUTE_LOG_LEVEL": "WARNING",
         "BANDITROUTE_REDIS_TIMEOUT_SECONDS": "20",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulations.cli", "serve", "--workers", "2", "--port", str(port)],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    serve = ServeProcess(2, env).start()
+    url = serve.url
+    assert serve.proc is not None
+    proc = serve.proc
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
-            time.sleep(0.1)
         with httpx.Client(base_url=url, headers=H, timeout=30) as c:
             import_policy(c, artifact, "f")
         stop = threading.Event()
@@ -176,9 +158,4 @@ def test_worker_killed_mid_load_loses_no_acknowledged_feedback(redis_url: str, a
         assert info["feedback"]["applied"] == info["feedback"]["accepted"] >= len(acked) > 0
         assert 500 not in codes
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        serve.stop()

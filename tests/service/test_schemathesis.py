@@ -27,8 +27,14 @@ def checks() -> list:
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi import checks as oc
 
-    return [not_a_server_error, oc.status_code_conformance, oc.content_type_conformance,
-            oc.response_schema_conformance, oc.response_headers_conformance, oc.negative_data_rejection]
+    return [
+        not_a_server_error,
+        oc.status_code_conformance,
+        oc.content_type_conformance,
+        oc.response_schema_conformance,
+        oc.response_headers_conformance,
+        oc.negative_data_rejection,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +57,9 @@ def test_generated_requests_never_get_a_5xx_or_break_the_schema(live: ServerThre
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case) -> None:  # type: ignore[no-untyped-def]
             nonlocal calls
             calls += 1
