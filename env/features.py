@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 FORMAT_VERSION = 1
 #: bumped when transform's arithmetic changes, so that on-disk feature caches are not reused across versions
-TRANSFORM_VERSION = 2
+TRANSFORM_VERSION = 3
 KINDS = ("tfidf-svd", "minilm")
 
 
@@ -113,21 +113,34 @@ class Featurizer:
         )
 
     def _raw(self, prompts: Sequence[str], arrays: dict[str, np.ndarray]) -> Any:
+        """Fit-time input of the SVD: ``(n, m)`` sparse L2-normalised sublinear TF-IDF over the kept columns."""
         if self.spec.kind == "minilm":
             return _minilm_embed(prompts)
-        counts = sp.csr_matrix(self._hasher().transform(list(prompts)))
+        rows, cols, values = [], [], []
+        for i, (pos, v) in enumerate(self._tfidf_rows(prompts, arrays)):
+            rows.append(np.full(pos.size, i))
+            cols.append(pos)
+            values.append(v)
+        n, m = len(prompts), arrays["columns"].shape[0]
+        if not rows:
+            return sp.csr_matrix((n, m))
+        return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, m))
+
+    def _tfidf_rows(self, prompts: Sequence[str], arrays: dict[str, np.ndarray]) -> Any:
+        """Per prompt: (kept column positions, L2-normalised sublinear TF-IDF values)."""
+        counts = self._hasher().transform(list(prompts))
         counts.sum_duplicates()
         # hashed bucket -> kept column, through a lookup table: much cheaper than slicing 2**hash_bits columns
         colmap = self._colmap(arrays)
-        pos = colmap[counts.indices]
-        keep = pos >= 0
-        n = counts.shape[0]
-        rows = np.repeat(np.arange(n), np.diff(counts.indptr))[keep]
-        cols = pos[keep]
-        values = (1.0 + np.log(counts.data[keep])) * arrays["idf"][cols]  # sublinear tf x idf
-        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n))
-        values = values / np.where(norms > 0, norms, 1.0)[rows]
-        return sp.csr_matrix((values, (rows, cols)), shape=(n, arrays["columns"].shape[0]))
+        idf = arrays["idf"]
+        for i in range(counts.shape[0]):
+            lo, hi = counts.indptr[i], counts.indptr[i + 1]
+            pos = colmap[counts.indices[lo:hi]]
+            keep = pos >= 0
+            pos = pos[keep]
+            v = (1.0 + np.log(counts.data[lo:hi][keep])) * idf[pos]
+            norm = float(np.sqrt(v @ v))
+            yield pos, (v / norm if norm > 0 else v)
 
     def _colmap(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         cached = self._cache.get("colmap")
@@ -184,8 +197,16 @@ class Featurizer:
             raise FeaturizerError("featurizer is not fitted: call fit(train_prompts) or load a saved one")
         if len(prompts) == 0:
             return np.zeros((0, self.dim))
-        raw = self._raw(prompts, self._arrays)
-        z = _l2(np.asarray(raw @ self._projection()))
+        if self.spec.kind == "minilm":
+            raw = self._raw(prompts, self._arrays)
+            z = _l2(np.asarray(raw @ self._projection()))
+        else:
+            # row by row in numpy: a served query and a training batch are computed the very same way
+            proj = self._projection()
+            z = np.zeros((len(prompts), proj.shape[1]))
+            for i, (pos, v) in enumerate(self._tfidf_rows(prompts, self._arrays)):
+                z[i] = v @ proj[pos]
+            z = _l2(z)
         return np.hstack([np.clip(z, -1.0, 1.0), np.ones((z.shape[0], 1))])
 
     def fit_transform(self, prompts: Sequence[str]) -> np.ndarray:

