@@ -194,3 +194,22 @@ def test_late_feedback_within_retention_counts_and_expired_is_404(redis_url: str
             assert wait_applied(c, "late")["feedback"]["applied"] == 1
     finally:
         srv.stop()
+
+
+def test_feedback_flood_on_one_decision_moves_the_policy_once_per_source(admin: httpx.Client, policy: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    d = route(admin, query="cell protein enzyme flood", policy=policy).json()
+    before = admin.get(f"/v1/policies/{policy}").json()
+
+    def post(i: int) -> int:
+        source = "user" if i % 2 else "evaluator"
+        with httpx.Client(base_url=str(admin.base_url), headers=dict(admin.headers), timeout=30) as c:
+            return c.post("/v1/feedback", json={"decision_id": d["decision_id"], "source": source,
+                                                "score": (i % 10) / 10}).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(post, range(80)))
+    assert sorted(set(codes)) == [202, 409] and codes.count(202) == 2  # one per source
+    info = wait_applied(admin, policy)
+    assert info["n_updates"] == before["n_updates"] + 2
