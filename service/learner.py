@@ -74,7 +74,9 @@ class Learner:
     async def drain_once(self) -> int:
         total = 0
         for pid in await self.store.policy_ids():
-            total += await self.store.drain(pid, self.batch, apply_entries)
+            # one small read tells whether there is work; the lease, WATCH and stream reads only when there is
+            if await self.store.pending(pid) > 0:
+                total += await self.store.drain(pid, self.batch, apply_entries)
         return total
 
     async def _run(self) -> None:
