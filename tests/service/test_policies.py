@@ -154,3 +154,40 @@ def test_onnx_agent_imports_as_a_static_policy(admin: httpx.Client, tmp_path: Pa
     assert admin.get("/v1/policies/rl/export").status_code == 422
     bad = admin.post("/v1/policies/import-onnx", params={"id": "rl2"}, content=b"PK\x05\x06" + b"\0" * 18)
     assert bad.status_code == 422
+
+
+def test_policy_cli_through_the_service_and_through_redis(
+    admin: httpx.Client, policy: str, redis_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from simulations.cli import app
+    from tests.service.conftest import ADMIN
+
+    cli = CliRunner()
+    url = str(admin.base_url).rstrip("/")
+    r = cli.invoke(
+        app, ["policy", "export", policy, "--url", url, "--api-key", ADMIN, "--out", str(tmp_path / "a.zip")]
+    )
+    assert r.exit_code == 0, r.output
+    r = cli.invoke(app, ["policy", "export", policy, "--redis-url", redis_url, "--out", str(tmp_path / "dir")])
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in (tmp_path / "dir").iterdir()} == {"manifest.json", "arrays.npz", "SHA256SUMS"}
+    r = cli.invoke(
+        app, ["policy", "import", str(tmp_path / "a.zip"), "--id", "via-http", "--url", url, "--api-key", ADMIN]
+    )
+    assert r.exit_code == 0, r.output
+    r = cli.invoke(app, ["policy", "import", str(tmp_path / "dir"), "--id", "via-redis", "--redis-url", redis_url])
+    assert r.exit_code == 0, r.output
+    ids = {p["id"] for p in admin.get("/v1/policies").json()}
+    assert {"via-http", "via-redis"} <= ids
+    x = [0.2] * 7 + [1.0]
+    pmfs = [route(admin, features=x, policy=p, lam=0.0).json()["pmf"] for p in (policy, "via-http", "via-redis")]
+    assert pmfs[1] == pytest.approx(pmfs[0])
+    assert pmfs[2] == pytest.approx(pmfs[0])
+    r = cli.invoke(app, ["policy", "import", str(tmp_path / "dir"), "--id", "via-redis", "--redis-url", redis_url])
+    assert r.exit_code == 2 and "exists" in r.output
+    (tmp_path / "dir" / "arrays.npz").write_bytes(b"tampered")
+    r = cli.invoke(app, ["policy", "import", str(tmp_path / "dir"), "--id", "evil", "--redis-url", redis_url])
+    assert r.exit_code == 2 and "sha256" in r.output
+    assert admin.get("/v1/policies/evil").status_code == 404

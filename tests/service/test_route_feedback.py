@@ -205,8 +205,9 @@ def test_feedback_flood_on_one_decision_moves_the_policy_once_per_source(admin: 
     def post(i: int) -> int:
         source = "user" if i % 2 else "evaluator"
         with httpx.Client(base_url=str(admin.base_url), headers=dict(admin.headers), timeout=30) as c:
-            return c.post("/v1/feedback", json={"decision_id": d["decision_id"], "source": source,
-                                                "score": (i % 10) / 10}).status_code
+            return c.post(
+                "/v1/feedback", json={"decision_id": d["decision_id"], "source": source, "score": (i % 10) / 10}
+            ).status_code
 
     with ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(post, range(80)))
