@@ -13,11 +13,35 @@ from dataclasses import dataclass
 from typing import Any
 
 from bandit import Policy, make_policy
-from env.features import Featurizer
-from service.errors import NotFound
+from env.features import Featurizer, FeaturizerError
+from service.errors import Invalid, NotFound
 from service.onnx_policy import NAME as ONNX_NAME
 from service.onnx_policy import OnnxStaticPolicy
 from service.store import Store, StoredPolicy
+
+
+def policy_meta(
+    policy: Policy,
+    featurizer: tuple[dict[str, Any], dict[str, Any]] | None,
+    budget: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """The ``meta`` hash a policy is stored with (the inverse of :func:`build_policy`'s reading of it); checks that
+    the featurizer is well formed and of the policy's dimension."""
+    sha = ""
+    if featurizer is not None:
+        if int(featurizer[0].get("dim", -1)) != policy.dim:
+            raise Invalid(f"featurizer dim {featurizer[0].get('dim')} differs from the policy's dim {policy.dim}")
+        try:
+            sha = Featurizer.from_state(*featurizer).fingerprint()
+        except FeaturizerError as exc:
+            raise Invalid(f"featurizer: {exc}") from exc
+    return {
+        "name": policy.name,
+        "dim": str(policy.dim),
+        "hyperparameters": json.dumps(policy.hyperparameters()),
+        "featurizer_sha": sha,
+        "budget": json.dumps(budget) if budget else "",
+    }
 
 
 def build_policy(stored: StoredPolicy) -> Policy:

@@ -442,20 +442,13 @@ def policy_import(
             _check(r)
     elif redis_url:
         import asyncio
-        import json
 
-        from service.routes.policies import _featurizer_sha
+        from service.runtime import policy_meta
 
         async def write() -> bool:
             store = _redis_store(redis_url)
             try:
-                meta = {
-                    "name": art.policy.name,
-                    "dim": str(art.policy.dim),
-                    "hyperparameters": json.dumps(art.policy.hyperparameters()),
-                    "featurizer_sha": _featurizer_sha(art.featurizer_state),
-                    "budget": "",
-                }
+                meta = policy_meta(art.policy, art.featurizer_state)
                 return await store.create_policy(
                     policy_id, meta, art.policy.state_dict(), art.featurizer_state, replace=replace
                 )

@@ -13,27 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from bandit import Policy, import_artifact, make_policy, to_bytes
-from env.features import Featurizer, FeaturizerError
 from service.deps import CacheDep, SettingsDep, StoreDep, require
 from service.errors import Conflict, Invalid, NotFound, TooLarge, responses
 from service.onnx_policy import NAME as ONNX_NAME
 from service.onnx_policy import OnnxStaticPolicy
-from service.runtime import build_policy
+from service.runtime import build_policy, policy_meta
 from service.schemas import ID_PATTERN, FeedbackCounts, ModelAdd, PolicyCreate, PolicyInfo
 from service.store import Store
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 Admin = [require("admin")]
 IdQuery = Annotated[str, Query(pattern=ID_PATTERN, description="Id of the policy to create.")]
-
-
-def _featurizer_sha(fz: tuple[dict[str, Any], dict[str, Any]] | None) -> str:
-    if fz is None:
-        return ""
-    try:
-        return Featurizer.from_state(*fz).fingerprint()
-    except FeaturizerError as exc:
-        raise Invalid(f"featurizer: {exc}") from exc
 
 
 async def _save(
@@ -45,16 +35,7 @@ async def _save(
     onnx: bytes | None = None,
     replace: bool = False,
 ) -> None:
-    hyper = policy.hyperparameters()
-    meta = {
-        "name": policy.name,
-        "dim": str(policy.dim),
-        "hyperparameters": json.dumps(hyper),
-        "featurizer_sha": _featurizer_sha(fz),
-        "budget": json.dumps(budget) if budget else "",
-    }
-    if fz is not None and int(fz[0].get("dim", -1)) != policy.dim:
-        raise Invalid(f"featurizer dim {fz[0].get('dim')} differs from the policy's dim {policy.dim}")
+    meta = policy_meta(policy, fz, budget)
     if not await store.create_policy(pid, meta, policy.state_dict(), fz, onnx=onnx, replace=replace):
         raise Conflict(f"policy {pid!r} exists (import with replace=true to overwrite)")
 
@@ -247,7 +228,6 @@ async def import_onnx(
     if not isinstance(models, list) or len(models) < 2:
         raise Invalid("metrics.json lacks the agent's models")
     fz = (spec, arrays)
-    _featurizer_sha(fz)
     policy = OnnxStaticPolicy(models, int(spec.get("dim", 0)), onnx_model=onnx, explore_floor=explore_floor)
     await _save(store, id, policy, fz, onnx=onnx)
     return await _info(store, id)
