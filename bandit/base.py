@@ -75,6 +75,11 @@ class Decision:
         return {m: float(p) for m, p in zip(self.models, self.pmf, strict=True) if p > 0}
 
 
+def uniform_pmf(mask: np.ndarray) -> np.ndarray:
+    """Uniform over the candidates of each row of ``mask: (n, k)``, as ``(n, k)``."""
+    return mask / mask.sum(axis=1, keepdims=True)
+
+
 def greedy_pmf(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Uniform over the maximisers of ``scores: (n, k)`` among ``mask: (n, k)``, as ``(n, k)``."""
     s = np.where(mask, scores, -np.inf)
@@ -231,7 +236,7 @@ class Policy(ABC):
         mask = np.broadcast_to(self.candidate_mask(candidates), (X.shape[0], self.k))
         p = self._pmf(X, mask, lam)
         if self.explore_floor > 0:
-            p = (1.0 - self.explore_floor) * p + self.explore_floor * mask / mask.sum(axis=1, keepdims=True)
+            p = (1.0 - self.explore_floor) * p + self.explore_floor * uniform_pmf(mask)
         return p
 
     def select(self, x: Any, candidates: Sequence[str] | None = None, lam: float = 0.0) -> Decision:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf
+from bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
 from bandit.errors import InvalidInputError
 
 
@@ -140,7 +140,7 @@ class RandomPolicy(MeanPolicy):
     name = "random"
 
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
-        return mask / mask.sum(axis=1, keepdims=True)
+        return uniform_pmf(mask)
 
 
 class BestSingle(MeanPolicy):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf
+from bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
 from bandit.errors import StateError
 
 
@@ -221,4 +221,4 @@ class LinEpsGreedy(LinearPolicy):
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
         q, c = self._estimates(X)
         greedy = greedy_pmf(q - lam * c / self.cost_scale, mask)
-        return (1.0 - self.epsilon) * greedy + self.epsilon * mask / mask.sum(axis=1, keepdims=True)
+        return (1.0 - self.epsilon) * greedy + self.epsilon * uniform_pmf(mask)
