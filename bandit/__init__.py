@@ -4,11 +4,11 @@ Quality and cost are learned apart and traded at decision time with a per-reques
 carries its distribution and propensity. See :mod:`bandit.base` for the contract.
 """
 
-from bandit.artifact import Artifact, export, to_bytes
-from bandit.artifact import load as import_artifact
-from bandit.base import Decision, Policy
-from bandit.context_free import UCB1, BestSingle, Oracle, RandomPolicy, Thompson
-from bandit.errors import (
+from banditroute.bandit.artifact import Artifact, export, to_bytes
+from banditroute.bandit.artifact import load as import_artifact
+from banditroute.bandit.base import Decision, Policy
+from banditroute.bandit.context_free import UCB1, BestSingle, Oracle, RandomPolicy, Thompson
+from banditroute.bandit.errors import (
     ArtifactError,
     BanditError,
     InvalidHyperparameterError,
@@ -16,9 +16,9 @@ from bandit.errors import (
     StateError,
     UnknownModelError,
 )
-from bandit.linear import LinEpsGreedy, LinTS, LinUCB
-from bandit.pacing import BudgetPacer
-from bandit.registry import POLICIES, make_policy
+from banditroute.bandit.linear import LinEpsGreedy, LinTS, LinUCB
+from banditroute.bandit.pacing import BudgetPacer
+from banditroute.bandit.registry import POLICIES, make_policy
 
 __all__ = [
     "POLICIES",

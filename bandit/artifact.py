@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from bandit.base import Policy
-from bandit.errors import ArtifactError, BanditError
-from bandit.registry import POLICIES, make_policy
+from banditroute.bandit.base import Policy
+from banditroute.bandit.errors import ArtifactError, BanditError
+from banditroute.bandit.registry import POLICIES, make_policy
 
 FORMAT = "banditroute-policy"
 FORMAT_VERSION = 1
@@ -61,7 +61,7 @@ class Artifact:
         """The featurizer as an :class:`env.features.Featurizer` (None when the artifact has none)."""
         if self.featurizer_state is None:
             return None
-        from env.features import Featurizer, FeaturizerError
+        from banditroute.env.features import Featurizer, FeaturizerError
 
         try:
             return Featurizer.from_state(*self.featurizer_state)

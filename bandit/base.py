@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bandit.errors import InvalidHyperparameterError, InvalidInputError, StateError, UnknownModelError
+from banditroute.bandit.errors import InvalidHyperparameterError, InvalidInputError, StateError, UnknownModelError
 
 TIE_TOL = 1e-12
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
-from bandit.errors import InvalidInputError
+from banditroute.bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
+from banditroute.bandit.errors import InvalidInputError
 
 
 class MeanPolicy(Policy):

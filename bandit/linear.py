@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
-from bandit.errors import StateError
+from banditroute.bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
+from banditroute.bandit.errors import StateError
 
 
 class LinearPolicy(Policy):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bandit.base import Decision, Policy, check_scalar
+from banditroute.bandit.base import Decision, Policy, check_scalar
 
 
 class BudgetPacer:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bandit.base import Policy
-from bandit.context_free import UCB1, BestSingle, Oracle, RandomPolicy, Thompson
-from bandit.errors import InvalidHyperparameterError
-from bandit.linear import LinEpsGreedy, LinTS, LinUCB
+from banditroute.bandit.base import Policy
+from banditroute.bandit.context_free import UCB1, BestSingle, Oracle, RandomPolicy, Thompson
+from banditroute.bandit.errors import InvalidHyperparameterError
+from banditroute.bandit.linear import LinEpsGreedy, LinTS, LinUCB
 
 POLICIES: dict[str, type[Policy]] = {
     LinUCB.name: LinUCB,

@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bandit import LinUCB, to_bytes
-from service.embedded import EmbeddedRedis
-from service.server import ServeProcess, free_port
+from banditroute.bandit import LinUCB, to_bytes
+from banditroute.service.embedded import EmbeddedRedis
+from banditroute.service.server import ServeProcess, free_port
 
 MODELS = ["small", "medium", "large"]
 

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as oc
 
-from bandit import LinUCB, to_bytes
-from env.features import Featurizer
-from service.app import create_app
-from service.config import Settings
-from service.server import ServerThread
+from banditroute.bandit import LinUCB, to_bytes
+from banditroute.env.features import Featurizer
+from banditroute.service.app import create_app
+from banditroute.service.config import Settings
+from banditroute.service.server import ServerThread
 
 KEY = "bench-admin-key"
 CHECKS = [

@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bandit import LinUCB
-from simulations.peers import MABWiserLinUCB, VWLearner
-from simulations.stream import PolicyLearner
+from banditroute.bandit import LinUCB
+from banditroute.simulations.peers import MABWiserLinUCB, VWLearner
+from banditroute.simulations.stream import PolicyLearner
 
 
 def stream(k: int, d: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

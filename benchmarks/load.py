@@ -28,12 +28,12 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bandit import LinUCB, to_bytes
-from env.features import Featurizer
-from env.records import load_records
-from service.embedded import EmbeddedRedis
-from service.server import ServeProcess, free_port
-from service.store import encode_x, k_decision
+from banditroute.bandit import LinUCB, to_bytes
+from banditroute.env.features import Featurizer
+from banditroute.env.records import load_records
+from banditroute.service.embedded import EmbeddedRedis
+from banditroute.service.server import ServeProcess, free_port
+from banditroute.service.store import encode_x, k_decision
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bandit import make_policy  # noqa: E402
-from env.records import load_records  # noqa: E402
-from simulations.evaluate import EvalConfig, evaluate  # noqa: E402
+from banditroute.bandit import make_policy  # noqa: E402
+from banditroute.env.records import load_records  # noqa: E402
+from banditroute.simulations.evaluate import EvalConfig, evaluate  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 DROP_29 = {"gemini-3.1-pro-preview", "DeepSeek-Coder-V2", "DeepSeek-V2-Chat"}

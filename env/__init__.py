@@ -6,19 +6,19 @@ Importing ``env`` registers the environment ids ``banditroute/Routing-v0`` and
 
 from gymnasium.envs.registration import register, registry
 
-from env.budgeted_env import BudgetedRoutingEnv
-from env.costs import PriceTable, PriceTableError
-from env.features import Featurizer, FeaturizerError, FeaturizerSpec
-from env.records import RecordsError, RecordSet, load_records
-from env.routing_env import RoutingEnv
+from banditroute.env.budgeted_env import BudgetedRoutingEnv
+from banditroute.env.costs import PriceTable, PriceTableError
+from banditroute.env.features import Featurizer, FeaturizerError, FeaturizerSpec
+from banditroute.env.records import RecordsError, RecordSet, load_records
+from banditroute.env.routing_env import RoutingEnv
 
 ROUTING_ENV_ID = "banditroute/Routing-v0"
 BUDGETED_ENV_ID = "banditroute/BudgetedRouting-v0"
 
 if ROUTING_ENV_ID not in registry:
-    register(id=ROUTING_ENV_ID, entry_point="env.routing_env:RoutingEnv")
+    register(id=ROUTING_ENV_ID, entry_point="banditroute.env.routing_env:RoutingEnv")
 if BUDGETED_ENV_ID not in registry:
-    register(id=BUDGETED_ENV_ID, entry_point="env.budgeted_env:BudgetedRoutingEnv")
+    register(id=BUDGETED_ENV_ID, entry_point="banditroute.env.budgeted_env:BudgetedRoutingEnv")
 
 __all__ = [
     "BUDGETED_ENV_ID",

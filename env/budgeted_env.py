@@ -8,8 +8,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from env.records import RecordSet
-from env.routing_env import validated_tables
+from banditroute.env.records import RecordSet
+from banditroute.env.routing_env import validated_tables
 
 
 class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):

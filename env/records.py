@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from env.costs import OUTPUT_LENGTH_COLUMNS, PriceTable, PriceTableError
+from banditroute.env.costs import OUTPUT_LENGTH_COLUMNS, PriceTable, PriceTableError
 
 REQUIRED_COLUMNS = ("query_id", "benchmark", "prompt", "model", "score")
 LONG_COLUMNS = (*REQUIRED_COLUMNS, "cost_usd")

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from env.records import RecordSet
+from banditroute.env.records import RecordSet
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from service import errors
-from service.config import Settings, get_settings
-from service.embedded import EmbeddedRedis
-from service.learner import Learner
-from service.logs import configure
-from service.middleware import ServiceMiddleware
-from service.routes import experiments, feedback, ops, policies, route
-from service.runtime import PolicyCache
-from service.store import Store
+from banditroute.service import errors
+from banditroute.service.config import Settings, get_settings
+from banditroute.service.embedded import EmbeddedRedis
+from banditroute.service.learner import Learner
+from banditroute.service.logs import configure
+from banditroute.service.middleware import ServiceMiddleware
+from banditroute.service.routes import experiments, feedback, ops, policies, route
+from banditroute.service.runtime import PolicyCache
+from banditroute.service.store import Store
 
 
 def make_client(url: str, settings: Settings) -> aioredis.Redis:

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from service.config import Settings
-from service.errors import Forbidden, Unauthorized
-from service.runtime import PolicyCache
-from service.store import Store
+from banditroute.service.config import Settings
+from banditroute.service.errors import Forbidden, Unauthorized
+from banditroute.service.runtime import PolicyCache
+from banditroute.service.store import Store
 
 
 def get_settings_dep(request: Request) -> Settings:

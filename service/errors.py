@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bandit.errors import BanditError
+from banditroute.bandit.errors import BanditError
 
 log = logging.getLogger("banditroute.service")
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from bandit import BudgetPacer
-from bandit.errors import BanditError
-from service.runtime import build_policy
-from service.store import Store, StoredPolicy, decode_x
+from banditroute.bandit import BudgetPacer
+from banditroute.bandit.errors import BanditError
+from banditroute.service.runtime import build_policy
+from banditroute.service.store import Store, StoredPolicy, decode_x
 
 log = logging.getLogger("banditroute.learner")
 

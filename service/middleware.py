@@ -8,9 +8,9 @@ import time
 import uuid
 from typing import Any
 
-from service import metrics
-from service.config import Settings
-from service.errors import error_body
+from banditroute.service import metrics
+from banditroute.service.config import Settings
+from banditroute.service.errors import error_body
 
 log = logging.getLogger("banditroute.access")
 LARGE_BODY_PATHS = ("/v1/policies",)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from bandit.base import Policy
-from bandit.errors import InvalidInputError
+from banditroute.bandit.base import Policy
+from banditroute.bandit.errors import InvalidInputError
 
 NAME = "onnx-static"
 
@@ -47,7 +47,7 @@ class OnnxStaticPolicy(Policy):
         return np.asarray(scores, dtype=np.float64)
 
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
-        from bandit.base import greedy_pmf
+        from banditroute.bandit.base import greedy_pmf
 
         return greedy_pmf(self._scores(X), mask)
 

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bandit import Policy, make_policy
-from env.features import Featurizer, FeaturizerError
-from service.errors import Invalid, NotFound
-from service.onnx_policy import NAME as ONNX_NAME
-from service.onnx_policy import OnnxStaticPolicy
-from service.store import Store, StoredPolicy
+from banditroute.bandit import Policy, make_policy
+from banditroute.env.features import Featurizer, FeaturizerError
+from banditroute.service.errors import Invalid, NotFound
+from banditroute.service.onnx_policy import NAME as ONNX_NAME
+from banditroute.service.onnx_policy import OnnxStaticPolicy
+from banditroute.service.store import Store, StoredPolicy
 
 
 def policy_meta(

@@ -106,7 +106,7 @@ class ServeProcess:
         cmd = [
             sys.executable,
             "-m",
-            "simulations.cli",
+            "banditroute",
             "serve",
             "--workers",
             str(self.workers),

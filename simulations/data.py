@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from env.features import Featurizer, FeaturizerSpec, fit_cached, transform_cached
-from env.records import RecordSet, load_records
+from banditroute.env.features import Featurizer, FeaturizerSpec, fit_cached, transform_cached
+from banditroute.env.records import RecordSet, load_records
 
 
 @dataclass(frozen=True)

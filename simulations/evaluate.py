@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from env.features import Featurizer, FeaturizerSpec
-from simulations.data import Prepared, prepare
-from simulations.methods import (
+from banditroute.env.features import Featurizer, FeaturizerSpec
+from banditroute.simulations.data import Prepared, prepare
+from banditroute.simulations.methods import (
     FixedRouter,
     OnnxRouter,
     PolicyRouter,
@@ -34,7 +34,7 @@ from simulations.methods import (
     online_pass,
     supervised_ridge,
 )
-from simulations.metrics import (
+from banditroute.simulations.metrics import (
     STRONG_SHARES,
     aiq,
     apgr,
@@ -259,7 +259,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - t_start, 1),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    from simulations.report import write_evaluation_report
+    from banditroute.simulations.report import write_evaluation_report
 
     write_evaluation_report(report, out)
     return report

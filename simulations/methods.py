@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bandit import Policy, make_policy
-from bandit.base import greedy_pmf
+from banditroute.bandit import Policy, make_policy
+from banditroute.bandit.base import greedy_pmf
 
 
 class Router(Protocol):
@@ -78,7 +78,7 @@ class OnnxRouter:
     k: int
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
-        from simulations.rl import onnx_actions
+        from banditroute.simulations.rl import onnx_actions
 
         actions = onnx_actions(self.path, self.prompts_to_obs(X))
         return np.eye(self.k)[actions]

@@ -130,9 +130,9 @@ async def load_redis(
 ) -> Logged:
     """Logged decisions of a policy from the service's Redis (decisions still within retention that have a
     feedback score from ``source``)."""
-    from service.app import make_client
-    from service.config import Settings
-    from service.store import Store, decode_x
+    from banditroute.service.app import make_client
+    from banditroute.service.config import Settings
+    from banditroute.service.store import Store, decode_x
 
     store = Store(make_client(url, Settings(redis_url=url)))
     try:

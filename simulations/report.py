@@ -26,7 +26,7 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
-    from simulations.evaluate import summary_rows
+    from banditroute.simulations.evaluate import summary_rows
 
     ds, ref = report["dataset"], report["reference"]
     two = ref["strong_model"] is not None

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from env.budgeted_env import BudgetedRoutingEnv
-from env.features import FeaturizerSpec
-from env.routing_env import RoutingEnv
-from simulations.data import Prepared, prepare
+from banditroute.env.budgeted_env import BudgetedRoutingEnv
+from banditroute.env.features import FeaturizerSpec
+from banditroute.env.routing_env import RoutingEnv
+from banditroute.simulations.data import Prepared, prepare
 
 ALGOS = ("ppo", "a2c", "dqn")
 ENVS = ("routing", "budgeted")

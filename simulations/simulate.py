@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from env.features import FeaturizerSpec
-from simulations.data import Prepared, prepare
+from banditroute.env.features import FeaturizerSpec
+from banditroute.simulations.data import Prepared, prepare
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 SCENARIOS = {
-    "online": "simulations.scenarios.online",
-    "feedback-noise": "simulations.scenarios.feedback_noise",
-    "drift": "simulations.scenarios.drift",
-    "budget": "simulations.scenarios.budget",
-    "scaling": "simulations.scenarios.scaling",
-    "ab": "simulations.scenarios.ab",
-    "ope": "simulations.scenarios.ope_check",
+    "online": "banditroute.simulations.scenarios.online",
+    "feedback-noise": "banditroute.simulations.scenarios.feedback_noise",
+    "drift": "banditroute.simulations.scenarios.drift",
+    "budget": "banditroute.simulations.scenarios.budget",
+    "scaling": "banditroute.simulations.scenarios.scaling",
+    "ab": "banditroute.simulations.scenarios.ab",
+    "ope": "banditroute.simulations.scenarios.ope_check",
 }
 
 
@@ -113,7 +113,7 @@ def simulate(
     )
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable))
     (out / "config.toml").write_text(_to_toml(cfg))
-    from simulations.report import write_simulation_report
+    from banditroute.simulations.report import write_simulation_report
 
     write_simulation_report(results, out)
     return results

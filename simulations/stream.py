@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bandit import Policy
+from banditroute.bandit import Policy
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import StoreDep, require
-from service.errors import Conflict, Invalid, NotFound, responses
-from service.experiments import arm_report, difference
-from service.schemas import ArmReport, Difference, ExperimentCreate, ExperimentReport
+from banditroute.service.deps import StoreDep, require
+from banditroute.service.errors import Conflict, Invalid, NotFound, responses
+from banditroute.service.experiments import arm_report, difference
+from banditroute.service.schemas import ArmReport, Difference, ExperimentCreate, ExperimentReport
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 Admin = [require("admin")]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service import metrics
-from service.deps import SettingsDep, StoreDep, require
-from service.errors import Conflict, NotFound, responses
-from service.learner import wait_applied
-from service.schemas import FeedbackRequest, FeedbackResponse
+from banditroute.service import metrics
+from banditroute.service.deps import SettingsDep, StoreDep, require
+from banditroute.service.errors import Conflict, NotFound, responses
+from banditroute.service.learner import wait_applied
+from banditroute.service.schemas import FeedbackRequest, FeedbackResponse
 
 router = APIRouter(tags=["feedback"])
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from service import metrics
-from service.deps import CacheDep, StoreDep, require
-from service.errors import ServiceError, error_body, responses
+from banditroute.service import metrics
+from banditroute.service.deps import CacheDep, StoreDep, require
+from banditroute.service.errors import ServiceError, error_body, responses
 
 router = APIRouter(tags=["operations"])
 

@@ -12,14 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from bandit import Policy, import_artifact, make_policy, to_bytes
-from service.deps import CacheDep, SettingsDep, StoreDep, require
-from service.errors import Conflict, Invalid, NotFound, TooLarge, responses
-from service.onnx_policy import NAME as ONNX_NAME
-from service.onnx_policy import OnnxStaticPolicy
-from service.runtime import build_policy, policy_meta
-from service.schemas import ID_PATTERN, FeedbackCounts, ModelAdd, PolicyCreate, PolicyInfo
-from service.store import Store
+from banditroute.bandit import Policy, import_artifact, make_policy, to_bytes
+from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
+from banditroute.service.errors import Conflict, Invalid, NotFound, TooLarge, responses
+from banditroute.service.onnx_policy import NAME as ONNX_NAME
+from banditroute.service.onnx_policy import OnnxStaticPolicy
+from banditroute.service.runtime import build_policy, policy_meta
+from banditroute.service.schemas import ID_PATTERN, FeedbackCounts, ModelAdd, PolicyCreate, PolicyInfo
+from banditroute.service.store import Store
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 Admin = [require("admin")]

@@ -12,13 +12,13 @@ import numpy as np
 from fastapi import APIRouter
 from redis.exceptions import RedisError
 
-from service import metrics
-from service.deps import CacheDep, SettingsDep, StoreDep, require
-from service.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable, responses
-from service.experiments import assign
-from service.runtime import Runtime
-from service.schemas import RouteRequest, RouteResponse
-from service.store import encode_x
+from banditroute.service import metrics
+from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
+from banditroute.service.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable, responses
+from banditroute.service.experiments import assign
+from banditroute.service.runtime import Runtime
+from banditroute.service.schemas import RouteRequest, RouteResponse
+from banditroute.service.store import encode_x
 
 router = APIRouter(tags=["routing"])
 log = logging.getLogger("banditroute.route")

@@ -17,12 +17,12 @@ import httpx
 import numpy as np
 from tqdm.auto import tqdm
 
-from bandit import BestSingle, Policy, to_bytes
-from service.app import create_app
-from service.config import Settings
-from service.server import ServerThread
-from simulations.scenarios.common import policy
-from simulations.simulate import Context
+from banditroute.bandit import BestSingle, Policy, to_bytes
+from banditroute.service.app import create_app
+from banditroute.service.config import Settings
+from banditroute.service.server import ServerThread
+from banditroute.simulations.scenarios.common import policy
+from banditroute.simulations.simulate import Context
 
 
 def _check(r: httpx.Response) -> httpx.Response:
@@ -48,7 +48,7 @@ def _arms(ctx: Context, workdir: Path) -> tuple[dict[str, Policy | None], dict[s
         assert p is not None
         uploads[name] = to_bytes(p, prep.featurizer)
     if int(cfg.get("rl_steps", 0)) > 0:
-        from simulations.rl import train_rl
+        from banditroute.simulations.rl import train_rl
 
         out = workdir / "agent"
         train_rl(

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from bandit import BudgetPacer
-from env.budgeted_env import BudgetedRoutingEnv
-from simulations import stream
-from simulations.scenarios.common import ma_series, policy, series, test_stream
-from simulations.simulate import Context
+from banditroute.bandit import BudgetPacer
+from banditroute.env.budgeted_env import BudgetedRoutingEnv
+from banditroute.simulations import stream
+from banditroute.simulations.scenarios.common import ma_series, policy, series, test_stream
+from banditroute.simulations.simulate import Context
 
 LAMBDA_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 61)])
 
@@ -38,7 +38,7 @@ def _rl(ctx: Context, target: float, steps: int) -> dict[str, Any] | None:
         return None
     from stable_baselines3 import A2C, PPO
 
-    from simulations.rl import _hyperparameters
+    from banditroute.simulations.rl import _hyperparameters
 
     algo = str(ctx.cfg.get("rl_algo", "ppo"))
     cls = {"ppo": PPO, "a2c": A2C}[algo]

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from bandit import Policy
-from simulations.methods import build_policy
-from simulations.simulate import Context
-from simulations.stream import StreamData, moving_average, thin
+from banditroute.bandit import Policy
+from banditroute.simulations.methods import build_policy
+from banditroute.simulations.simulate import Context
+from banditroute.simulations.stream import StreamData, moving_average, thin
 
 
 def test_stream(ctx: Context) -> StreamData:

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from simulations import stream
-from simulations.scenarios.common import ma_series, policy, test_stream
-from simulations.simulate import Context
+from banditroute.simulations import stream
+from banditroute.simulations.scenarios.common import ma_series, policy, test_stream
+from banditroute.simulations.simulate import Context
 
 
 def run(ctx: Context) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from bandit import BestSingle
-from simulations import stream
-from simulations.peers import make_peers
-from simulations.scenarios.common import ma_series, policy, series, test_stream
-from simulations.simulate import Context
+from banditroute.bandit import BestSingle
+from banditroute.simulations import stream
+from banditroute.simulations.peers import make_peers
+from banditroute.simulations.scenarios.common import ma_series, policy, series, test_stream
+from banditroute.simulations.simulate import Context
 
 
 def run(ctx: Context) -> dict[str, Any]:

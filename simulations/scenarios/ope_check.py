@@ -6,11 +6,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from bandit import LinUCB
-from simulations import stream
-from simulations.ope import Logged, estimate
-from simulations.scenarios.common import test_stream
-from simulations.simulate import Context
+from banditroute.bandit import LinUCB
+from banditroute.simulations import stream
+from banditroute.simulations.ope import Logged, estimate
+from banditroute.simulations.scenarios.common import test_stream
+from banditroute.simulations.simulate import Context
 
 
 def run(ctx: Context) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from simulations.methods import supervised_ridge
-from simulations.scenarios.common import test_stream
-from simulations.simulate import Context
+from banditroute.simulations.methods import supervised_ridge
+from banditroute.simulations.scenarios.common import test_stream
+from banditroute.simulations.simulate import Context
 
 
 def run(ctx: Context) -> dict[str, Any]:

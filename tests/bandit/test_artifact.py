@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bandit import ArtifactError, LinUCB, export, import_artifact, make_policy, to_bytes
-from env.features import Featurizer
+from banditroute.bandit import ArtifactError, LinUCB, export, import_artifact, make_policy, to_bytes
+from banditroute.env.features import Featurizer
 
 PROMPTS = [f"prompt {i} about {t}" for i, t in enumerate(["math", "law", "code", "art", "bio"] * 12)]
 
@@ -122,7 +122,7 @@ def test_pickled_arrays_are_never_loaded(trained, tmp_path: Path) -> None:
 
 
 def test_every_registered_policy_round_trips(tmp_path: Path) -> None:
-    from bandit import POLICIES
+    from banditroute.bandit import POLICIES
 
     for name in POLICIES:
         p = make_policy(name, ["a", "b"], 3, seed=1)

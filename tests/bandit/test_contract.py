@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandit import POLICIES, Oracle, Policy, make_policy
-from bandit.errors import InvalidInputError, StateError, UnknownModelError
+from banditroute.bandit import POLICIES, Oracle, Policy, make_policy
+from banditroute.bandit.errors import InvalidInputError, StateError, UnknownModelError
 
 MODELS = ["cheap", "mid", "pricey", "best"]
 DIM = 5

@@ -1,4 +1,4 @@
-import bandit
+import banditroute.bandit as bandit
 
 
 def test_public_api_is_what_we_meant() -> None:

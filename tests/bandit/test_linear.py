@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bandit import LinTS, LinUCB, make_policy
-from bandit.errors import InvalidHyperparameterError
+from banditroute.bandit import LinTS, LinUCB, make_policy
+from banditroute.bandit.errors import InvalidHyperparameterError
 
 DIM = 4
 finite = st.floats(-1, 1, allow_nan=False, allow_infinity=False)

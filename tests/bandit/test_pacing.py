@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandit import BudgetPacer, LinUCB
-from bandit.errors import InvalidHyperparameterError
+from banditroute.bandit import BudgetPacer, LinUCB
+from banditroute.bandit.errors import InvalidHyperparameterError
 
 
 @pytest.mark.parametrize("target", [0.002, 0.005, 0.01])

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from env.costs import CHARS_PER_TOKEN, DEFAULT_OUTPUT_CHARS, PriceTable, PriceTableError
-from env.records import load_records
+from banditroute.env.costs import CHARS_PER_TOKEN, DEFAULT_OUTPUT_CHARS, PriceTable, PriceTableError
+from banditroute.env.records import load_records
 
 
 def test_cost_formula_by_hand() -> None:

@@ -8,8 +8,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import env
-from env import BUDGETED_ENV_ID, ROUTING_ENV_ID, BudgetedRoutingEnv, RoutingEnv
+import banditroute.env as env
+from banditroute.env import BUDGETED_ENV_ID, ROUTING_ENV_ID, BudgetedRoutingEnv, RoutingEnv
 
 
 @pytest.fixture

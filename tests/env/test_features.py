@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from env.features import Featurizer, FeaturizerError, FeaturizerSpec, fit_cached, transform_cached
-from env.records import load_records
+from banditroute.env.features import Featurizer, FeaturizerError, FeaturizerSpec, fit_cached, transform_cached
+from banditroute.env.records import load_records
 
 PROMPTS = [
     f"question {i} about {w} and {v}"

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from env.records import LOADERS, RecordsError, load_records
+from banditroute.env.records import LOADERS, RecordsError, load_records
 from tests.conftest import synthetic_long
 
 

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import redis
 
-from bandit import LinUCB, to_bytes
-from env.features import Featurizer
-from service.app import create_app
-from service.config import Settings
-from service.embedded import EmbeddedRedis
-from service.server import ServerThread, free_port
+from banditroute.bandit import LinUCB, to_bytes
+from banditroute.env.features import Featurizer
+from banditroute.service.app import create_app
+from banditroute.service.config import Settings
+from banditroute.service.embedded import EmbeddedRedis
+from banditroute.service.server import ServerThread, free_port
 
 ADMIN = "admin-key-0123456789"
 ROUTER = "route-key-0123456789"

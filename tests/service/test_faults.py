@@ -12,9 +12,9 @@ import httpx
 import pytest
 import redis
 
-from service.app import create_app
-from service.embedded import EmbeddedRedis
-from service.server import ServeProcess, ServerThread, free_port
+from banditroute.service.app import create_app
+from banditroute.service.embedded import EmbeddedRedis
+from banditroute.service.server import ServeProcess, ServerThread, free_port
 from tests.service.conftest import ADMIN, KEYS, import_policy, settings_for, wait_applied
 
 H = {"Authorization": f"Bearer {ADMIN}"}

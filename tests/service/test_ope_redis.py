@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from simulations.cli import app
+from banditroute.cli import app
 from tests.service.conftest import route, wait_applied
 
 

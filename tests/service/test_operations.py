@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.app import create_app
+from banditroute.service.app import create_app
 from tests.service.conftest import ADMIN, FEEDBACK, ROUTER, LiveServer, import_policy, route, settings_for
 
 
@@ -124,7 +124,7 @@ def test_serve_stops_its_embedded_redis_on_sigterm(tmp_path: Path) -> None:
     import os
     import signal
 
-    from service.server import ServeProcess
+    from banditroute.service.server import ServeProcess
 
     env = {"BANDITROUTE_EMBEDDED_DIR": str(tmp_path / "r"), "BANDITROUTE_LOG_LEVEL": "WARNING"}
     env.pop("BANDITROUTE_REDIS_URL", None)

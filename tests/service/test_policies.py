@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bandit import import_artifact
+from banditroute.bandit import import_artifact
 from tests.service.conftest import MODELS, b64, import_policy, route, tamper, wait_applied
 
 
@@ -131,8 +131,8 @@ def test_models_added_and_removed_live(admin: httpx.Client, policy: str) -> None
 
 def test_onnx_agent_imports_as_a_static_policy(admin: httpx.Client, tmp_path: Path, mmlu_slice: Path) -> None:
     pytest.importorskip("stable_baselines3")
-    from env.features import FeaturizerSpec
-    from simulations.rl import train_rl
+    from banditroute.env.features import FeaturizerSpec
+    from banditroute.simulations.rl import train_rl
 
     out = tmp_path / "agent"
     m = train_rl(
@@ -161,7 +161,7 @@ def test_policy_cli_through_the_service_and_through_redis(
 ) -> None:
     from typer.testing import CliRunner
 
-    from simulations.cli import app
+    from banditroute.cli import app
     from tests.service.conftest import ADMIN
 
     cli = CliRunner()

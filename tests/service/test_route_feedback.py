@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from service.app import create_app
+from banditroute.service.app import create_app
 from tests.service.conftest import (
     ADMIN,
     MODELS,

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from simulations.cli import app
-from simulations.evaluate import EvalConfig, evaluate
+from banditroute.cli import app
+from banditroute.simulations.evaluate import EvalConfig, evaluate
 
 REQUIRED = {"quality", "cost_usd", "v_b", "regret", "aiq", "cheapest_within_1pt_cost_share", "call_share"}
 

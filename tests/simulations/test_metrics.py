@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulations.metrics import (
+from banditroute.simulations.metrics import (
     STRONG_SHARES,
     aiq,
     apgr,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bandit import LinUCB, export
-from simulations.cli import app
-from simulations.ope import Logged, estimate, load_jsonl
+from banditroute.bandit import LinUCB, export
+from banditroute.cli import app
+from banditroute.simulations.ope import Logged, estimate, load_jsonl
 
 
 def synthetic(n: int = 4000, seed: int = 0) -> tuple[Logged, np.ndarray, float]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from env.features import FeaturizerSpec
+from banditroute.env.features import FeaturizerSpec
 
 pytest.importorskip("stable_baselines3")
 
-from simulations.rl import onnx_actions, train_rl
+from banditroute.simulations.rl import onnx_actions, train_rl
 
 
 @pytest.mark.parametrize(("algo", "env_kind"), [("ppo", "routing"), ("dqn", "routing"), ("a2c", "budgeted")])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simulations.cli import app
-from simulations.simulate import SCENARIOS, load_config, parse_overrides, simulate
+from banditroute.cli import app
+from banditroute.simulations.simulate import SCENARIOS, load_config, parse_overrides, simulate
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

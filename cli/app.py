@@ -15,10 +15,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="banditroute:
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors in the user's input (records, artifacts, hyperparameters): reported as a message and exit code 2,
     not a traceback, because the message says what to fix."""
-    from bandit.errors import BanditError
-    from env.costs import PriceTableError
-    from env.features import FeaturizerError
-    from env.records import RecordsError
+    from banditroute.bandit.errors import BanditError
+    from banditroute.env.costs import PriceTableError
+    from banditroute.env.features import FeaturizerError
+    from banditroute.env.records import RecordsError
 
     return (BanditError, RecordsError, PriceTableError, FeaturizerError)
 
@@ -57,7 +57,7 @@ def train_rl_cmd(
     budget_per_query: Annotated[float | None, typer.Option(help="Budgeted env: USD per query.")] = None,
 ) -> None:
     """Train a Stable-Baselines3 agent on the train split, evaluate it on the test split, export ONNX."""
-    from simulations.rl import train_rl
+    from banditroute.simulations.rl import train_rl
 
     metrics = train_rl(
         records,
@@ -96,7 +96,7 @@ def evaluate_cmd(
     hyper: Annotated[str | None, typer.Option(help='JSON {"policy": {"param": value}} overrides.')] = None,
 ) -> None:
     """Evaluate every baseline and bandit policy on one train/test split; write report.json/.md and plots."""
-    from simulations.evaluate import BANDITS, EvalConfig, evaluate, parse_csv, summary_rows
+    from banditroute.simulations.evaluate import BANDITS, EvalConfig, evaluate, parse_csv, summary_rows
 
     cfg = EvalConfig(
         records=str(records),
@@ -139,9 +139,9 @@ def fit_cmd(
     hyper: Annotated[str | None, typer.Option(help='JSON hyperparameters, e.g. {"alpha": 0.1}.')] = None,
 ) -> None:
     """Fit the featurizer and warm-start a policy on the train split (full information); export the artifact."""
-    from bandit import export, make_policy
-    from env.features import FeaturizerSpec
-    from simulations.data import prepare
+    from banditroute.bandit import export, make_policy
+    from banditroute.env.features import FeaturizerSpec
+    from banditroute.simulations.data import prepare
 
     try:
         prep = prepare(records, seed=seed, test_frac=test_frac, models=_models(models), spec=FeaturizerSpec(dim=dim))
@@ -170,7 +170,7 @@ def simulate_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: key=value.")] = None,
 ) -> None:
     """Run a simulation scenario; write results.json, report.md, plots and the config used into OUT."""
-    from simulations.simulate import parse_overrides, simulate
+    from banditroute.simulations.simulate import parse_overrides, simulate
 
     try:
         results = simulate(scenario, records, out, seed=seed, quick=quick, overrides=parse_overrides(set_))
@@ -206,8 +206,8 @@ def ope_cmd(
     """Estimate what a candidate policy would have scored on logged decisions (IPS, SNIPS, DR, 95% intervals)."""
     import asyncio
 
-    from bandit import import_artifact
-    from simulations.ope import estimate, load_jsonl, load_redis
+    from banditroute.bandit import import_artifact
+    from banditroute.simulations.ope import estimate, load_jsonl, load_redis
 
     try:
         cand = import_artifact(policy).policy
@@ -243,7 +243,7 @@ def demo_cmd(
 ) -> None:
     """The end-to-end demo: fit features, warm-start policies, start the service with an embedded Redis, run an A/B
     test over HTTP with simulated evaluators, and print each arm next to best single and oracle."""
-    from simulations.simulate import simulate
+    from banditroute.simulations.simulate import simulate
 
     typer.echo(f"banditroute demo on {records}: featurize, warm-start, serve (embedded Redis), A/B over HTTP ...")
     try:
@@ -286,7 +286,7 @@ def serve_cmd(
 
     import uvicorn
 
-    from service.embedded import EmbeddedRedis
+    from banditroute.service.embedded import EmbeddedRedis
 
     def _exit(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -304,7 +304,7 @@ def serve_cmd(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="banditroute-prom-")
     try:
         uvicorn.run(
-            "service.app:create_app",
+            "banditroute.service.app:create_app",
             factory=True,
             host=host,
             port=port,
@@ -339,9 +339,9 @@ def _check(resp) -> None:
 
 
 def _redis_store(redis_url: str):
-    from service.app import make_client
-    from service.config import Settings
-    from service.store import Store
+    from banditroute.service.app import make_client
+    from banditroute.service.config import Settings
+    from banditroute.service.store import Store
 
     return Store(make_client(redis_url, Settings(redis_url=redis_url)))
 
@@ -363,8 +363,8 @@ def policy_export(
     elif redis_url:
         import asyncio
 
-        from bandit import to_bytes
-        from service.runtime import build_policy
+        from banditroute.bandit import to_bytes
+        from banditroute.service.runtime import build_policy
 
         async def read() -> bytes:
             store = _redis_store(redis_url)
@@ -408,7 +408,7 @@ def policy_import(
     import io
     import zipfile
 
-    from bandit import import_artifact, to_bytes
+    from banditroute.bandit import import_artifact, to_bytes
 
     if onnx:
         if not url:
@@ -443,7 +443,7 @@ def policy_import(
     elif redis_url:
         import asyncio
 
-        from service.runtime import policy_meta
+        from banditroute.service.runtime import policy_meta
 
         async def write() -> bool:
             store = _redis_store(redis_url)

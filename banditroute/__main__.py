@@ -1,0 +1,5 @@
+"""``python -m banditroute`` runs the ``banditroute`` command."""
+
+from banditroute.cli import app
+
+app()
