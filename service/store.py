@@ -39,7 +39,14 @@ import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from banditroute.service.codec import decode_array, decode_featurizer, decode_state, encode_array, encode_featurizer, encode_state
+from banditroute.service.codec import (
+    decode_array,
+    decode_featurizer,
+    decode_state,
+    encode_array,
+    encode_featurizer,
+    encode_state,
+)
 
 POLICIES = "br:policies"
 EXPERIMENTS = "br:experiments"
