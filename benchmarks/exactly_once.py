@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from banditroute.bandit import LinUCB, to_bytes
 from banditroute.service.embedded import EmbeddedRedis
-from banditroute.service.server import ServeProcess, free_port
+from banditroute.testing import ServeProcess, free_port
 
 MODELS = ["small", "medium", "large"]
 

@@ -25,7 +25,7 @@ from banditroute.bandit import LinUCB, to_bytes
 from banditroute.env.features import Featurizer
 from banditroute.service.app import create_app
 from banditroute.service.config import Settings
-from banditroute.service.server import ServerThread
+from banditroute.testing import ServerThread
 
 KEY = "bench-admin-key"
 CHECKS = [

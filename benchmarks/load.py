@@ -32,8 +32,8 @@ from banditroute.bandit import LinUCB, to_bytes
 from banditroute.env.features import Featurizer
 from banditroute.env.records import load_records
 from banditroute.service.embedded import EmbeddedRedis
-from banditroute.service.server import ServeProcess, free_port
 from banditroute.service.store import encode_x, k_decision
+from banditroute.testing import ServeProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,15 +34,6 @@ def redis_server_binary() -> str:
     return found
 
 
-def redis_cli_binary() -> str:
-    """The ``redis-cli`` beside the ``redis-server`` in use."""
-    beside = Path(redis_server_binary()).with_name("redis-cli")
-    found = str(beside) if beside.exists() else shutil.which("redis-cli")
-    if not found:
-        raise RuntimeError("no redis-cli beside redis-server or on PATH")
-    return found
-
-
 class EmbeddedRedis:
     """A redis-server child process on a Unix socket.
 
@@ -132,72 +123,6 @@ class EmbeddedRedis:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedRedis:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class LocalCluster:
-    """A Redis Cluster of ``masters`` nodes on loopback ports, from the same redis-server binary (for tests and
-    benchmarks; no replicas, no persistence)."""
-
-    def __init__(self, ports: list[int], directory: str | os.PathLike[str] | None = None) -> None:
-        self._own_dir = directory is None
-        self.directory = Path(directory or tempfile.mkdtemp(prefix="banditroute-cluster-"))
-        self.nodes = [
-            EmbeddedRedis(
-                self.directory / str(p),
-                port=p,
-                extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--appendonly", "no"],
-            )
-            for p in ports
-        ]
-
-    @property
-    def url(self) -> str:
-        return self.nodes[0].url
-
-    def start(self, timeout: float = 30.0) -> LocalCluster:
-        try:
-            for node in self.nodes:
-                node.start()
-        except Exception:
-            self.stop()  # do not leave the nodes that did start behind
-            raise
-        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
-        # the bundled redis-cli with loopback addresses we chose: nothing untrusted reaches the command line
-        subprocess.run(  # noqa: S603
-            [
-                redis_cli_binary(),
-                "--cluster",
-                "create",
-                *addresses,
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=timeout,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            states = [redis.Redis(port=n.port or 0).cluster("info").get("cluster_state") for n in self.nodes]
-            if all(s == "ok" for s in states):
-                return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"cluster did not become ok: {states}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 from banditroute.bandit import BestSingle, Policy, to_bytes
 from banditroute.service.app import create_app
 from banditroute.service.config import Settings
-from banditroute.service.server import ServerThread
 from banditroute.simulations.scenarios.common import policy
 from banditroute.simulations.simulate import Context
+from banditroute.testing import ServerThread
 
 
 def _check(r: httpx.Response) -> httpx.Response:

@@ -20,7 +20,7 @@ from banditroute.env.features import Featurizer
 from banditroute.service.app import create_app
 from banditroute.service.config import Settings
 from banditroute.service.embedded import EmbeddedRedis
-from banditroute.service.server import ServerThread, free_port
+from banditroute.testing import ServerThread, free_port
 
 ADMIN = "admin-key-0123456789"
 ROUTER = "route-key-0123456789"

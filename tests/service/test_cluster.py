@@ -11,8 +11,7 @@ import pytest
 import redis
 
 from banditroute.service.app import create_app
-from banditroute.service.embedded import LocalCluster
-from banditroute.service.server import ServeProcess, ServerThread, free_cluster_ports
+from banditroute.testing import LocalCluster, ServeProcess, ServerThread, free_cluster_ports
 from tests.service.conftest import ADMIN, KEYS, import_policy, route, settings_for, wait_applied
 from tests.service.test_concurrency import exactly_once_round
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from banditroute.service.server import ServeProcess
+from banditroute.testing import ServeProcess
 from tests.service.conftest import ADMIN, KEYS, import_policy, wait_applied
 
 WORKERS = 3

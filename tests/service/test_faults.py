@@ -14,7 +14,7 @@ import redis
 
 from banditroute.service.app import create_app
 from banditroute.service.embedded import EmbeddedRedis
-from banditroute.service.server import ServeProcess, ServerThread, free_port
+from banditroute.testing import ServeProcess, ServerThread, free_port
 from tests.service.conftest import ADMIN, KEYS, import_policy, settings_for, wait_applied
 
 H = {"Authorization": f"Bearer {ADMIN}"}

@@ -124,7 +124,7 @@ def test_serve_stops_its_embedded_redis_on_sigterm(tmp_path: Path) -> None:
     import os
     import signal
 
-    from banditroute.service.server import ServeProcess
+    from banditroute.testing import ServeProcess
 
     env = {"BANDITROUTE_EMBEDDED_DIR": str(tmp_path / "r"), "BANDITROUTE_LOG_LEVEL": "WARNING"}
     env.pop("BANDITROUTE_REDIS_URL", None)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from banditroute.service.app import create_app  # noqa: E402
 from banditroute.service.embedded import EmbeddedRedis  # noqa: E402
-from banditroute.service.server import ServerThread  # noqa: E402
+from banditroute.testing import ServerThread  # noqa: E402
 from tests.service.conftest import ADMIN, settings_for  # noqa: E402
 
 EXAMPLES_PER_OPERATION = 12

@@ -1,19 +1,35 @@
-"""Serve the app on 127.0.0.1: in a background thread (simulations, the demo, the tests), or as a
-``banditroute serve`` process group with several workers (multi-worker tests and benchmarks)."""
+"""Test support, not product code: servers on free loopback ports for tests and benchmarks.
+
+- :func:`free_port`, :func:`free_cluster_ports`: loopback ports nobody listens on;
+- :class:`ServerThread`: the app under uvicorn in a daemon thread of this process;
+- :class:`ServeProcess`: ``python -m banditroute serve`` as a child process group (several workers);
+- :class:`LocalCluster`: a Redis Cluster of a few masters from the embedded Redis binary.
+
+Nothing in the service imports this module.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import redis
 import uvicorn
+
+from banditroute.service.embedded import EmbeddedRedis, redis_server_binary
+
+__all__ = ["LocalCluster", "ServeProcess", "ServerThread", "free_cluster_ports", "free_port", "redis_cli_binary"]
 
 
 def free_port() -> int:
@@ -24,8 +40,6 @@ def free_port() -> int:
 
 def free_cluster_ports(n: int, low: int = 20_000, high: int = 40_000) -> list[int]:
     """``n`` distinct loopback ports whose cluster-bus ports (port + 10000) are free as well."""
-    import random
-
     rng = random.Random()  # noqa: S311 - choosing test ports, not secrets
     chosen: list[int] = []
     for _ in range(2000):
@@ -147,6 +161,81 @@ class ServeProcess:
         self.proc = None
 
     def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def redis_cli_binary() -> str:
+    """The ``redis-cli`` beside the ``redis-server`` in use."""
+    beside = Path(redis_server_binary()).with_name("redis-cli")
+    found = str(beside) if beside.exists() else shutil.which("redis-cli")
+    if not found:
+        raise RuntimeError("no redis-cli beside redis-server or on PATH")
+    return found
+
+
+class LocalCluster:
+    """A Redis Cluster of ``masters`` nodes on loopback ports, from the same redis-server binary (for tests and
+    benchmarks; no replicas, no persistence)."""
+
+    def __init__(self, ports: list[int], directory: str | os.PathLike[str] | None = None) -> None:
+        self._own_dir = directory is None
+        self.directory = Path(directory or tempfile.mkdtemp(prefix="banditroute-cluster-"))
+        self.nodes = [
+            EmbeddedRedis(
+                self.directory / str(p),
+                port=p,
+                extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--appendonly", "no"],
+            )
+            for p in ports
+        ]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self, timeout: float = 30.0) -> LocalCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+        except Exception:
+            self.stop()  # do not leave the nodes that did start behind
+            raise
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        # the bundled redis-cli with loopback addresses we chose: nothing untrusted reaches the command line
+        subprocess.run(  # noqa: S603
+            [
+                redis_cli_binary(),
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            states = [redis.Redis(port=n.port or 0).cluster("info").get("cluster_state") for n in self.nodes]
+            if all(s == "ok" for s in states):
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"cluster did not become ok: {states}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
