@@ -89,4 +89,4 @@ class PriceTable:
         pin = np.array([self.input_usd_per_mtok[m] for m in models], dtype=float)
         pout = np.array([self.output_usd_per_mtok[m] for m in models], dtype=float)
         out = np.where(np.isfinite(output_chars), output_chars, DEFAULT_OUTPUT_CHARS)
-        return (prompt_chars / CHARS_PER_TOKEN * pin + out / CHARS_PER_TOKEN * pout) / 1e6
+        return np.asarray((prompt_chars / CHARS_PER_TOKEN * pin + out / CHARS_PER_TOKEN * pout) / 1e6)

@@ -41,12 +41,12 @@ def test_save_load_gives_identical_vectors(tmp_path: Path) -> None:
     np.testing.assert_array_equal(f.transform(probe), g.transform(probe))
     assert f.fingerprint() == g.fingerprint()
     with np.load(tmp_path / "featurizer.npz", allow_pickle=False) as z:  # plain arrays, no pickle
-        assert set(z.files) == {"columns", "idf", "components"}
+        assert set(z.files) == {"tfidf-svd.columns", "tfidf-svd.idf", "tfidf-svd.components"}
 
 
 def test_state_is_validated() -> None:
     spec, arrays = fitted().state()
-    bad = dict(arrays, components=arrays["components"][:3])
+    bad = dict(arrays, **{"tfidf-svd.components": arrays["tfidf-svd.components"][:3]})
     with pytest.raises(FeaturizerError, match="components have shape"):
         Featurizer.from_state(spec, bad)
     with pytest.raises(FeaturizerError, match="format_version"):
@@ -54,7 +54,7 @@ def test_state_is_validated() -> None:
     with pytest.raises(FeaturizerError, match="unknown fields"):
         Featurizer.from_state({**spec, "colour": "red"}, arrays)
     with pytest.raises(FeaturizerError, match="outside the hash space"):
-        Featurizer.from_state(spec, dict(arrays, columns=arrays["columns"] + 2**30))
+        Featurizer.from_state(spec, dict(arrays, **{"tfidf-svd.columns": arrays["tfidf-svd.columns"] + 2**30}))
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_disk_cache_returns_the_same_and_skips_work(
     x1 = transform_cached(f1, list(rs.prompts))
     assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 1
     calls = []
-    monkeypatch.setattr(Featurizer, "fit", lambda self, p: calls.append("fit") or self)
+    monkeypatch.setattr(Featurizer, "fit", lambda self, p, labels=None: calls.append("fit") or self)
     monkeypatch.setattr(Featurizer, "transform", lambda self, p: calls.append("transform"))
     f2 = fit_cached(spec, list(rs.prompts))
     x2 = transform_cached(f2, list(rs.prompts))
