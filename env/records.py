@@ -14,15 +14,13 @@ models first (``models=[...]``) to keep queries that only the dropped models lac
 Costs: ``cost_usd`` is used where it is present and finite; elsewhere it is derived from a price table
 (:mod:`env.costs`), by default the ``prices.csv`` beside the records file.
 
-Loaders are registered by file suffix in :data:`LOADERS`; adding a format is one function and one line.
-Row numbers in error messages count data rows from 1 (the header is not a row; a JSONL file's row is
-its line).
+Reading and validating files is :mod:`.record_files` (loaders registered by suffix in :data:`LOADERS`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -30,44 +28,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from banditroute.env.costs import OUTPUT_LENGTH_COLUMNS, PriceTable, PriceTableError
+from banditroute.env.costs import PriceTable
+from banditroute.env.record_files import (
+    LOADERS,
+    LONG_COLUMNS,
+    REQUIRED_COLUMNS,
+    RecordsError,
+    derive_costs,
+    loader_for,
+    validate_long,
+)
 
-REQUIRED_COLUMNS = ("query_id", "benchmark", "prompt", "model", "score")
-LONG_COLUMNS = (*REQUIRED_COLUMNS, "cost_usd")
-
-
-class RecordsError(ValueError):
-    """A record file that cannot be used; the message names the file, the row and the fix."""
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=True)
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    return pd.read_json(path, lines=True)
-
-
-#: file suffix -> loader returning the long-format DataFrame (compression is inferred by pandas).
-LOADERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".parquet": _read_parquet,
-    ".csv": _read_csv,
-    ".csv.gz": _read_csv,
-    ".jsonl": _read_jsonl,
-    ".jsonl.gz": _read_jsonl,
-}
-
-
-def _loader_for(path: Path) -> Callable[[Path], pd.DataFrame]:
-    name = path.name.lower()
-    for suffix in sorted(LOADERS, key=len, reverse=True):
-        if name.endswith(suffix):
-            return LOADERS[suffix]
-    raise RecordsError(f"{path}: unknown record format; use one of {sorted(LOADERS)}")
+__all__ = ["LOADERS", "REQUIRED_COLUMNS", "RecordSet", "RecordsError", "load_records"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +56,7 @@ class RecordSet:
         cost: ``(n, k)`` USD cost of each call.
         extras: extra columns of the file, each pivoted to ``(n, k)``.
         n_dropped_incomplete: queries dropped because some model had no score.
+        n_merged_duplicates: queries merged into an earlier one with the very same prompt text.
         cost_derived: whether any cost came from the price table.
     """
 
@@ -97,6 +70,7 @@ class RecordSet:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     n_dropped_incomplete: int = 0
     cost_derived: bool = False
+    n_merged_duplicates: int = 0
 
     def __len__(self) -> int:
         return int(self.quality.shape[0])
@@ -169,6 +143,38 @@ class RecordSet:
             )
         return self.subset(~mask), self.subset(mask)
 
+    def column(self, name: str) -> np.ndarray:
+        """``(n,)`` per-query values of ``name``: ``benchmark``, ``query_id``, ``prompt`` or an extra column
+        (its value on the first model; such a column should not vary by model)."""
+        fixed = {"benchmark": self.benchmarks, "query_id": self.query_ids, "prompt": self.prompts}
+        if name in fixed:
+            return fixed[name]
+        if name not in self.extras:
+            raise RecordsError(
+                f"{self.path}: no column {name!r}; per-query columns are {sorted([*fixed, *self.extras])}"
+            )
+        return np.asarray(self.extras[name][:, 0])
+
+    def split_by_column(self, name: str) -> tuple[RecordSet, RecordSet, RecordSet | None]:
+        """The records' own split: ``(train, test, out-of-domain test or None)`` from column ``name``, whose
+        values are ``train``, ``test`` and optionally an out-of-domain test value (containing ``ood``)."""
+        values = np.array([str(v).strip().lower() for v in self.column(name)])
+        train, test = np.isin(values, ("train", "training")), np.isin(values, ("test", "testing"))
+        ood = np.char.find(values.astype(str), "ood") >= 0
+        other = sorted({str(v) for v in values[~(train | test | ood)]})
+        if other:
+            raise RecordsError(
+                f"{self.path}: split column {name!r} has value(s) {other[:5]}; "
+                "Fix: use 'train', 'test' and (for an out-of-domain test) a value containing 'ood'"
+            )
+        if not train.any() or not (test.any() or ood.any()):
+            raise RecordsError(f"{self.path}: split column {name!r} leaves an empty train or test split")
+        return (
+            self.subset(train),
+            self.subset(test if test.any() else ood),
+            self.subset(ood) if ood.any() and test.any() else None,
+        )
+
     def cost_scale(self) -> float:
         """Mean cost per query of the most expensive model: lambda = 1 prices that at one quality unit."""
         scale = float(self.cost.mean(axis=0).max()) if len(self) else 0.0
@@ -184,101 +190,6 @@ class RecordSet:
         return h.hexdigest()
 
 
-def _show(value: object) -> str:
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
-def _fail(path: Path, row: int, problem: str, fix: str) -> RecordsError:
-    return RecordsError(f"{path}: row {row + 1}: {problem}. Fix: {fix}")
-
-
-def _validate_long(df: pd.DataFrame, path: Path, nan_scores: str) -> pd.DataFrame:
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise RecordsError(
-            f"{path}: missing column(s) {missing}. Fix: the long format needs {list(REQUIRED_COLUMNS)} "
-            "(cost_usd optional), one row per (query, model)"
-        )
-    if len(df) == 0:
-        raise RecordsError(f"{path}: no rows")
-    df = df.reset_index(drop=True)
-    for col in ("query_id", "model", "prompt", "benchmark"):
-        nulls = np.flatnonzero(df[col].isna().to_numpy())
-        if nulls.size:
-            raise _fail(path, int(nulls[0]), f"{col} is empty", f"give every row a {col}")
-    score = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float)
-    if nan_scores == "missing":
-        # An explicit choice for files (like RouterBench's) whose NaN means "this model gave no answer".
-        keep_rows = ~(df["score"].isna().to_numpy())
-        df, score = df[keep_rows].reset_index(drop=True), score[keep_rows]
-    bad = np.flatnonzero(~np.isfinite(score) | (score < 0) | (score > 1))
-    if bad.size:
-        r = int(bad[0])
-        raise _fail(
-            path,
-            r,
-            f"score {_show(df['score'].iloc[r])} of model {df['model'].iloc[r]!r} on query "
-            f"{df['query_id'].iloc[r]!r} is not a number in [0, 1] ({bad.size} such row(s))",
-            "rescale scores to [0, 1] and drop or fill missing ones",
-        )
-    df["score"] = score
-    dup = np.flatnonzero(df.duplicated(["query_id", "model"]).to_numpy())
-    if dup.size:
-        r = int(dup[0])
-        raise _fail(
-            path,
-            r,
-            f"duplicate (query_id, model) = ({df['query_id'].iloc[r]!r}, {df['model'].iloc[r]!r})",
-            "keep one row per (query, model)",
-        )
-    if "cost_usd" in df.columns:
-        cost = pd.to_numeric(df["cost_usd"], errors="coerce").to_numpy(dtype=float)
-        neg = np.flatnonzero(cost < 0)
-        if neg.size:
-            raise _fail(path, int(neg[0]), f"cost_usd {cost[neg[0]]} is negative", "costs are USD >= 0")
-        df["cost_usd"] = cost
-    else:
-        df["cost_usd"] = np.nan
-    return df
-
-
-def _derive_costs(df: pd.DataFrame, path: Path, prices: PriceTable | str | Path | None) -> bool:
-    """Fill missing ``cost_usd`` in place from a price table; return whether any was derived."""
-    need = ~np.isfinite(df["cost_usd"].to_numpy(dtype=float))
-    if not need.any():
-        return False
-    if prices is None:
-        default = path.parent / "prices.csv"
-        if not default.exists():
-            raise RecordsError(
-                f"{path}: rows without cost_usd and no price table. Fix: pass prices=PATH "
-                f"(--prices) or put prices.csv beside the records"
-            )
-        prices = default
-    table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
-    sub = df.loc[need]
-    unknown = sorted(set(sub["model"]) - set(table.input_usd_per_mtok))
-    if unknown:
-        r = int(np.flatnonzero(need & df["model"].isin(unknown).to_numpy())[0])
-        raise _fail(
-            path,
-            r,
-            f"model(s) {unknown} have no cost_usd and are not in the price table {table.source}",
-            "add them to the price table or give cost_usd",
-        )
-    out = np.full(len(sub), np.nan)
-    for col in OUTPUT_LENGTH_COLUMNS:
-        if col in sub.columns:
-            out = pd.to_numeric(sub[col], errors="coerce").to_numpy(dtype=float)
-            break
-    try:
-        derived = table.cost(sub["model"].to_numpy(), sub["prompt"].str.len().to_numpy(dtype=float), out)
-    except PriceTableError as exc:  # pragma: no cover - guarded by the unknown check above
-        raise RecordsError(str(exc)) from exc
-    df.loc[need, "cost_usd"] = derived
-    return True
-
-
 def load_records(
     path: str | Path,
     *,
@@ -286,6 +197,7 @@ def load_records(
     models: Sequence[str] | None = None,
     missing: Literal["drop", "error"] = "drop",
     nan_scores: Literal["error", "missing"] = "error",
+    merge_duplicates: bool = True,
 ) -> RecordSet:
     """Load a long-format record file into a :class:`RecordSet`, validating everything first.
 
@@ -297,6 +209,9 @@ def load_records(
         missing: ``"drop"`` queries lacking a selected model's score, or ``"error"``.
         nan_scores: ``"error"`` refuses a NaN score (the default); ``"missing"`` treats a row with a NaN
             score as absent, which ``missing`` then handles (RouterBench marks unanswered calls so).
+        merge_duplicates: merge queries with the very same prompt text into the first of them (scores and
+            costs averaged per model; counted in ``n_merged_duplicates``), so that a prompt cannot sit in both
+            a train and a test split. ``False`` keeps them apart (``--keep-duplicates``).
 
     Raises:
         RecordsError: the file is unreadable or invalid; nothing is returned half-loaded.
@@ -309,18 +224,18 @@ def load_records(
     if not path.exists():
         raise RecordsError(f"{path}: no such file")
     try:
-        df = _loader_for(path)(path)
+        df = loader_for(path)(path)
     except RecordsError:
         raise
     except Exception as exc:
         raise RecordsError(f"{path}: cannot parse as {path.suffix} records: {exc}") from exc
-    df = _validate_long(df, path, nan_scores)
+    df = validate_long(df, path, nan_scores)
     if models is not None:
         unknown = sorted(set(models) - set(df["model"]))
         if unknown:
             raise RecordsError(f"{path}: unknown model(s) {unknown}. Fix: choose among {sorted(set(df['model']))}")
         df = df[df["model"].isin(list(models))].reset_index(drop=True)
-    derived = _derive_costs(df, path, prices)
+    derived = derive_costs(df, path, prices)
 
     model_names = tuple(models) if models is not None else tuple(sorted(df["model"].unique()))
     q_codes, q_uniques = pd.factorize(df["query_id"], sort=False)
@@ -360,7 +275,7 @@ def load_records(
         extras[col] = pivot(vals, fill)
     if n - len(keep) == n:
         raise RecordsError(f"{path}: no query has a score for every selected model. Fix: restrict models")
-    return RecordSet(
+    records = RecordSet(
         path=str(path),
         query_ids=np.asarray(q_uniques.astype(str), dtype=object)[keep],
         prompts=df["prompt"].to_numpy(dtype=object)[first][keep],
@@ -371,4 +286,26 @@ def load_records(
         extras=extras,
         n_dropped_incomplete=int(n - len(keep)),
         cost_derived=derived,
+    )
+    return _merge_duplicates(records) if merge_duplicates else records
+
+
+def _merge_duplicates(rs: RecordSet) -> RecordSet:
+    """Queries with identical prompt text become one (the first), with per-model mean score and cost."""
+    codes, uniques = pd.factorize(pd.Series(rs.prompts, dtype=object), sort=False)
+    if len(uniques) == len(rs):
+        return rs
+    counts = np.bincount(codes).astype(float)[:, None]
+    quality = np.zeros((len(uniques), rs.n_models))
+    cost = np.zeros_like(quality)
+    np.add.at(quality, codes, rs.quality)
+    np.add.at(cost, codes, rs.cost)
+    first = np.sort(np.unique(codes, return_index=True)[1])
+    kept = rs.subset(first)
+    order = codes[first]
+    return replace(
+        kept,
+        quality=(quality / counts)[order],
+        cost=(cost / counts)[order],
+        n_merged_duplicates=len(rs) - len(uniques),
     )

@@ -151,7 +151,8 @@ def test_out_of_domain_split_by_benchmark(synthetic_parquet: Path) -> None:
 
 def test_bundled_data_matches_its_reference_figures() -> None:
     root = Path(__file__).resolve().parents[2] / "data"
-    rs = load_records(root / "routellm_gpt4_mixtral.parquet")
+    rs = load_records(root / "routellm_gpt4_mixtral.parquet", merge_duplicates=False)
+    assert load_records(root / "routellm_gpt4_mixtral.parquet").n_merged_duplicates == 105
     ref = (
         json.loads(
             (Path(__file__).resolve().parents[3] / "shared/data/routellm_gpt4_mixtral.reference.json").read_text()
@@ -164,3 +165,61 @@ def test_bundled_data_matches_its_reference_figures() -> None:
     if ref:
         assert rs.quality.mean(axis=0).max() == pytest.approx(ref["all"]["best_single_accuracy"], abs=1e-4)
     assert rs.cost_derived and (rs.cost > 0).all()
+
+
+def test_identical_prompts_are_merged_with_mean_scores(tmp_path: Path) -> None:
+    df = synthetic_long(12, seed=1)
+    dup = df[df["query_id"] == "q3"].copy()
+    dup["query_id"] = "q3-again"
+    dup["score"] = 1.0 - dup["score"]
+    dup["cost_usd"] = dup["cost_usd"] * 3
+    path = write(pd.concat([df, dup]), tmp_path / "dup.parquet")
+    merged = load_records(path)
+    assert len(merged) == 12 and merged.n_merged_duplicates == 1
+    assert "q3-again" not in set(merged.query_ids)
+    i = list(merged.query_ids).index("q3")
+    np.testing.assert_allclose(merged.quality[i], 0.5)  # s and 1 - s averaged
+    kept = load_records(path, merge_duplicates=False)
+    assert len(kept) == 13 and kept.n_merged_duplicates == 0
+    np.testing.assert_allclose(merged.cost[i], 2 * kept.cost[list(kept.query_ids).index("q3")])
+
+
+def test_the_records_own_split_column(tmp_path: Path) -> None:
+    df = synthetic_long(20)
+    q = df["query_id"].str[1:].astype(int)
+    df["split"] = np.where(q < 12, "train", np.where(q < 17, "test", "test_ood"))
+    rs = load_records(write(df, tmp_path / "s.parquet"))
+    train, test, ood = rs.split_by_column("split")
+    assert (len(train), len(test), len(ood) if ood else 0) == (12, 5, 3)
+    assert set(train.query_ids).isdisjoint(test.query_ids)
+    with pytest.raises(RecordsError, match=r"no column 'fold'.*split"):
+        rs.split_by_column("fold")
+    df["split"] = np.where(q < 12, "train", "validation")
+    with pytest.raises(RecordsError, match=r"value\(s\) \['validation'\].*'train', 'test'"):
+        load_records(write(df, tmp_path / "t.parquet")).split_by_column("split")
+
+
+def test_per_query_column_for_labels(tmp_path: Path) -> None:
+    rs = load_records(write(synthetic_long(10), tmp_path / "l.parquet"))
+    assert list(rs.column("benchmark")) == list(rs.benchmarks)
+    np.testing.assert_allclose(rs.column("output_chars"), 100.0)  # first model's value
+
+
+def test_nan_score_error_names_the_flag(tmp_path: Path) -> None:
+    df = synthetic_long(10)
+    df.loc[3, "score"] = np.nan
+    with pytest.raises(RecordsError, match="--nan-scores missing"):
+        load_records(write(df, tmp_path / "n.parquet"))
+
+
+def test_unknown_price_names_the_model_and_the_flag(tmp_path: Path) -> None:
+    df = synthetic_long(10, with_cost=False)
+    path = write(df, tmp_path / "p.parquet")
+    with pytest.raises(RecordsError, match="--prices FILE"):
+        load_records(path)
+    prices = tmp_path / "mine.csv"
+    prices.write_text("model,input_usd_per_mtok,output_usd_per_mtok\nsmall,0.1,0.2\nmedium,1,2\n")
+    with pytest.raises(RecordsError, match=r"\['large'\].*--prices FILE"):
+        load_records(path, prices=prices)
+    prices.write_text(prices.read_text() + "large,10,20\n")
+    assert load_records(path, prices=prices).cost_derived
