@@ -105,10 +105,11 @@ def _detail(resp: httpx.Response) -> str:
         body = resp.json()
     except ValueError:
         return resp.text[:200] or resp.reason_phrase
-    if isinstance(body, dict):
-        for key in ("detail", "error", "message"):
-            if isinstance(body.get(key), str):
-                return str(body[key])
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):  # the service's {"error": {...}}
+        return str(error["message"])
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):  # FastAPI's own errors
+        return str(body["detail"])
     return json.dumps(body)[:200]
 
 
@@ -125,8 +126,9 @@ def redis_store(redis_url: str, flag: str = "--redis-url") -> Iterator[Store]:
     from banditroute.service.config import Settings
     from banditroute.service.store import Store
 
+    settings = Settings(redis_url=redis_url)  # a malformed BANDITROUTE_* variable is reported as such
     try:
-        client = make_client(redis_url, Settings(redis_url=redis_url))
+        client = make_client(redis_url, settings)
     except ValueError as exc:  # redis-py refuses the URL's scheme or form
         raise UserError(f"{flag} {redact(redis_url)!r} is not a Redis URL ({exc})", "use redis://host:port/db") from exc
     try:

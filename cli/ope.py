@@ -28,21 +28,21 @@ def _load(decisions: str, policy_id: str | None, models: tuple[str, ...], source
     if decisions.startswith(REDIS_SCHEMES):
         if not policy_id:
             raise UserError("--decisions is a Redis URL but no policy is named", "give --policy-id")
-        with redis_store(decisions, "--decisions"):  # maps an unreachable Redis; load_redis opens its own client
-            logged = asyncio.run(load_redis(decisions, policy_id, models, source))
-        if len(logged.reward) == 0:
+        try:
+            with redis_store(decisions, "--decisions"):  # maps an unreachable Redis; load_redis opens its own client
+                return asyncio.run(load_redis(decisions, policy_id, models, source))
+        except ValueError as exc:  # Logged refuses what was read: nothing scored, or bad propensities
             raise UserError(
-                f"no decisions of policy {policy_id!r} with a {source!r} score in the Redis at {redact(decisions)}",
+                f"decisions of policy {policy_id!r} with a {source!r} score in the Redis at {redact(decisions)}: {exc}",
                 "check --policy-id and --source (only scored decisions within retention count)",
-            )
-        return logged
+            ) from exc
     try:
-        logged = load_jsonl(decisions, models)
-    except ValueError as exc:  # load_jsonl raises it only for a malformed line, naming the file and line
-        raise UserError(str(exc), "fix that line (see simulations/ope.py for the format)") from exc
-    if len(logged.reward) == 0:
-        raise UserError(f"{decisions} holds no decisions", "pass a JSONL file with one decision per line")
-    return logged
+        return load_jsonl(decisions, models)
+    except ValueError as exc:  # a malformed line (named), or rows Logged refuses (none, bad propensities)
+        raise UserError(f"{decisions}: {exc}" if decisions not in str(exc) else str(exc), _JSONL_FIX) from exc
+
+
+_JSONL_FIX = 'write one JSON object per line: {"x": [...], "model": ..., "propensity": (0, 1], "reward": ...}'
 
 
 def ope(
