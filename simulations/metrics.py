@@ -61,7 +61,7 @@ def strong_share_curve(
     """Quality at each share of ``STRONG_SHARES``: the queries with the largest ``margin`` go to the strong model
     (ties broken at random)."""
     n = margin.shape[0]
-    order = np.lexsort((rng.random(n), -np.asarray(margin)))
+    order = np.lexsort(np.stack([rng.random(n), -np.asarray(margin, dtype=float)]))
     out = []
     for p in STRONG_SHARES:
         strong = np.zeros(n, dtype=bool)

@@ -37,7 +37,10 @@ class VWLearner:
         a = int(self.rng.choice(self.k, p=pmf))
         return a, float(pmf[a])
 
-    def update(self, x: np.ndarray, idx: int, quality: float, cost: float, propensity: float) -> None:
+    def update(
+        self, x: np.ndarray, idx: int, quality: float, cost: float, propensity: float, weight: float = 1.0
+    ) -> None:
+        _unweighted(self.name, weight)
         reward = quality - self.lam * cost / self.cost_scale
         self.vw.learn(self._lines(x, (idx, -reward, max(propensity, 1e-6))))
 
@@ -63,13 +66,21 @@ class MABWiserLinUCB:
             return int(self.rng.integers(self.k)), 1.0 / self.k
         return int(self.mab.predict([x])), 1.0
 
-    def update(self, x: np.ndarray, idx: int, quality: float, cost: float, propensity: float) -> None:
+    def update(
+        self, x: np.ndarray, idx: int, quality: float, cost: float, propensity: float, weight: float = 1.0
+    ) -> None:
+        _unweighted(self.name, weight)
         reward = quality - self.lam * cost / self.cost_scale
         if self.fitted:
             self.mab.partial_fit([idx], [reward], [x])
         else:
             self.mab.fit([idx], [reward], [x])
             self.fitted = True
+
+
+def _unweighted(name: str, weight: float) -> None:
+    if weight != 1.0:
+        raise ValueError(f"{name} takes no feedback weights (got weight {weight}); run it with exact feedback")
 
 
 def make_peers(names: list[str], k: int, seed: int, lam: float, cost_scale: float) -> tuple[list[Any], dict[str, str]]:

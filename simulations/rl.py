@@ -44,7 +44,7 @@ def _algo_class(algo: str) -> Any:
     return classes[algo]
 
 
-def _hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
+def hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
     # Routing is a one-step bandit: gamma = 0 makes the advantage r - V(s) exactly.
     gamma = 0.0 if env_kind == "routing" else 0.99
     if algo == "ppo":
@@ -75,6 +75,12 @@ def _hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
         "train_freq": 4,
         "policy_kwargs": {"net_arch": [64, 64]},
     }
+
+
+def make_agent(algo: str, env_kind: str, env: Any, steps: int, seed: int) -> Any:
+    """An untrained SB3 agent of ``algo`` on ``env`` with this project's hyperparameters for ``steps`` steps."""
+    cls = _algo_class(algo)
+    return cls("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyperparameters(algo, env_kind, steps))
 
 
 class _ScoreNet:
@@ -123,6 +129,8 @@ def export_onnx(model: Any, obs_dim: int, path: str | Path) -> Path:
             verbose=False,
             report=False,
         )
+    if program is None:  # torch returns None only for the legacy (non-dynamo) exporter
+        raise RuntimeError("torch.onnx.export returned no program")
     program.save(str(path))
     return path
 
@@ -135,24 +143,40 @@ def onnx_actions(path: str | Path, obs: np.ndarray) -> np.ndarray:
     return np.asarray(session.run(["action"], {"obs": np.asarray(obs, dtype=np.float32)})[0], dtype=np.int64)
 
 
-def _budget_rollout(model: Any, prep: Prepared, episodes: int, seed: int, **env_kwargs: Any) -> dict[str, Any]:
-    env = BudgetedRoutingEnv.from_records(prep.test, prep.x_test, **env_kwargs)
-    quality, cost, answered = [], [], 0
-    counts = np.zeros(prep.test.n_models)
-    for ep in range(episodes):
+def rollout(
+    agent: Any, env: Any, seed: int, *, episodes: int | None = None, steps: int | None = None
+) -> dict[str, np.ndarray]:
+    """Roll a trained agent (deterministic actions) through ``env`` for ``episodes`` episodes or ``steps`` steps
+    (whichever ends first; episode ``e`` is reset with ``seed + e``). Per step: ``quality``, ``cost`` and
+    ``action`` (the model that answered, after any fallback)."""
+    if episodes is None and steps is None:
+        raise ValueError("rollout needs episodes or steps")
+    q: list[float] = []
+    c: list[float] = []
+    acted: list[int] = []
+    ep = 0
+    while (episodes is None or ep < episodes) and (steps is None or len(q) < steps):
         obs, _ = env.reset(seed=seed + ep)
+        ep += 1
         done = False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
+        while not done and (steps is None or len(q) < steps):
+            action, _ = agent.predict(obs, deterministic=True)
             obs, _, terminated, truncated, info = env.step(action)
-            quality.append(info["quality"])
-            cost.append(info["cost"])
-            counts[info["action_taken"]] += 1
-            answered += 1
+            q.append(info["quality"])
+            c.append(info["cost"])
+            acted.append(int(info.get("action_taken", action)))
             done = terminated or truncated
+    return {"quality": np.array(q), "cost": np.array(c), "action": np.array(acted, dtype=np.int64)}
+
+
+def _budget_test(agent: Any, prep: Prepared, episodes: int, seed: int, **env_kwargs: Any) -> dict[str, Any]:
+    """The agent's figures on the test split's budgeted env (``episodes`` seeded episodes)."""
+    env = BudgetedRoutingEnv.from_records(prep.test, prep.x_test, **env_kwargs)
+    r = rollout(agent, env, seed, episodes=episodes)
+    counts = np.bincount(r["action"], minlength=prep.test.n_models)
     return {
-        "mean_quality": float(np.mean(quality)),
-        "mean_cost_usd": float(np.mean(cost)),
+        "mean_quality": float(np.mean(r["quality"])),
+        "mean_cost_usd": float(np.mean(r["cost"])),
         "call_share": dict(zip(prep.test.models, (counts / counts.sum()).tolist(), strict=True)),
         "episodes": episodes,
         "budget_per_query_usd": env.budget / env.episode_length,
@@ -189,7 +213,7 @@ def train_rl(
         raise ValueError(f"env must be one of {ENVS}, got {env_kind!r}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    cls = _algo_class(algo)
+    _algo_class(algo)  # an unknown algo fails before the records are read
     torch.set_num_threads(max(1, int(torch_threads)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,27 +222,15 @@ def train_rl(
     if env_kind == "budgeted" and budget_per_query is not None:
         env_kwargs["budget_per_query"] = budget_per_query
     train_env = make_env(env_kind, prep.train.quality, prep.train.cost, prep.x_train, **env_kwargs)
-    model = cls("MlpPolicy", train_env, seed=seed, verbose=0, device="cpu", **_hyperparameters(algo, env_kind, steps))
+    agent = make_agent(algo, env_kind, train_env, steps, seed)
     t0 = time.perf_counter()
-    model.learn(total_timesteps=steps, progress_bar=progress_bar)
+    agent.learn(total_timesteps=steps, progress_bar=progress_bar)
     train_seconds = time.perf_counter() - t0
-    model.save(out / "agent.zip")
+    agent.save(out / "agent.zip")
     prep.featurizer.save(out)
-
-    obs_dim = int(train_env.observation_space.shape[0])
-    export_onnx(model, obs_dim, out / "policy.onnx")
-    if env_kind == "routing":
-        test_obs = prep.x_test.astype(np.float32)
-    else:  # the budget part of the observation at a fresh episode's start
-        test_obs = np.hstack([prep.x_test, np.ones((len(prep.test), 2))]).astype(np.float32)
-    sb3_actions, _ = model.predict(test_obs, deterministic=True)
-    ort_actions = onnx_actions(out / "policy.onnx", test_obs)
-    mismatches = int((np.asarray(sb3_actions) != ort_actions).sum())
-    if mismatches:
-        raise RuntimeError(f"ONNX export disagrees with SB3 on {mismatches} of {len(test_obs)} test contexts")
+    test_obs, ort_actions = _export_checked(agent, env_kind, prep, int(train_env.observation_space.shape[0]), out)
 
     test = prep.test
-    rows = np.arange(len(test))
     metrics: dict[str, Any] = {
         "records": str(records_path),
         "algo": algo,
@@ -232,23 +244,48 @@ def train_rl(
         "n_test": len(test),
         "train_seconds": round(train_seconds, 2),
         "torch_threads": torch.get_num_threads(),
-        "onnx_parity": {"contexts": len(test_obs), "mismatches": mismatches},
+        "onnx_parity": {"contexts": len(test_obs), "mismatches": 0},
         "random": {"mean_quality": float(test.quality.mean()), "mean_cost_usd": float(test.cost.mean())},
         "best_single": _best_single(prep),
         "oracle": {"mean_quality": float(test.quality.max(axis=1).mean())},
     }
     if env_kind == "routing":
-        counts = np.bincount(ort_actions, minlength=test.n_models)
-        metrics["test"] = {
-            "mean_quality": float(test.quality[rows, ort_actions].mean()),
-            "mean_cost_usd": float(test.cost[rows, ort_actions].mean()),
-            "call_share": dict(zip(test.models, (counts / counts.sum()).tolist(), strict=True)),
-        }
+        metrics["test"] = _routing_test(prep, ort_actions)
     else:
         kwargs = {k: v for k, v in env_kwargs.items() if k != "models"}
-        metrics["test"] = _budget_rollout(model, prep, episodes=20, seed=seed, **kwargs)
+        metrics["test"] = _budget_test(agent, prep, episodes=20, seed=seed, **kwargs)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _export_checked(
+    agent: Any, env_kind: str, prep: Prepared, obs_dim: int, out: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Export ``out/policy.onnx`` and check that onnxruntime acts as SB3 does on every test context (at a fresh
+    episode's start for the budgeted env); returns the test observations and the ONNX actions on them."""
+    export_onnx(agent, obs_dim, out / "policy.onnx")
+    if env_kind == "routing":
+        test_obs = prep.x_test.astype(np.float32)
+    else:  # the budget part of the observation at a fresh episode's start
+        test_obs = np.hstack([prep.x_test, np.ones((len(prep.test), 2))]).astype(np.float32)
+    sb3_actions, _ = agent.predict(test_obs, deterministic=True)
+    ort_actions = onnx_actions(out / "policy.onnx", test_obs)
+    mismatches = int((np.asarray(sb3_actions) != ort_actions).sum())
+    if mismatches:
+        raise RuntimeError(f"ONNX export disagrees with SB3 on {mismatches} of {len(test_obs)} test contexts")
+    return test_obs, ort_actions
+
+
+def _routing_test(prep: Prepared, actions: np.ndarray) -> dict[str, Any]:
+    """Mean quality, cost and call shares of per-query ``actions: (n_test,)`` on the test split."""
+    test = prep.test
+    rows = np.arange(len(test))
+    counts = np.bincount(actions, minlength=test.n_models)
+    return {
+        "mean_quality": float(test.quality[rows, actions].mean()),
+        "mean_cost_usd": float(test.cost[rows, actions].mean()),
+        "call_share": dict(zip(test.models, (counts / counts.sum()).tolist(), strict=True)),
+    }
 
 
 def _best_single(prep: Prepared) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from banditroute.env.features import FeaturizerSpec
 from banditroute.simulations.data import Prepared, prepare
+from banditroute.simulations.report import write_simulation_report
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 SCENARIOS = {
@@ -96,7 +97,7 @@ def simulate(
         nan_scores=str(cfg.get("nan_scores", "error")),
     )
     ctx = Context(name, cfg, prep, seed, out, progress)
-    results = importlib.import_module(SCENARIOS[name]).run(ctx)
+    results: dict[str, Any] = importlib.import_module(SCENARIOS[name]).run(ctx)
     results.update(
         scenario=name,
         seed=seed,
@@ -113,8 +114,6 @@ def simulate(
     )
     (out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable))
     (out / "config.toml").write_text(_to_toml(cfg))
-    from banditroute.simulations.report import write_simulation_report
-
     write_simulation_report(results, out)
     return results
 

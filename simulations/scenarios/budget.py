@@ -33,41 +33,40 @@ def _fixed_lambda(ctx: Context, target: float) -> float:
     return float(LAMBDA_GRID[-1])
 
 
-def _rl(ctx: Context, target: float, steps: int) -> dict[str, Any] | None:
+def _rl(ctx: Context, target: float, steps: int) -> dict[str, np.ndarray] | None:
+    """An SB3 agent trained on the budgeted env of the train split, rolled out for ``steps`` test queries."""
     if int(ctx.cfg.get("rl_steps", 0)) <= 0:
         return None
-    from stable_baselines3 import A2C, PPO
+    from banditroute.simulations.rl import make_agent, rollout
 
-    from banditroute.simulations.rl import _hyperparameters
-
-    algo = str(ctx.cfg.get("rl_algo", "ppo"))
-    cls = {"ppo": PPO, "a2c": A2C}[algo]
     length = int(ctx.cfg.get("rl_episode_length", 64))
-    kw = {"episode_length": length, "budget_per_query": target, "cost_scale": ctx.prep.cost_scale}
-    env = BudgetedRoutingEnv(ctx.prep.train.quality, ctx.prep.train.cost, ctx.prep.x_train, **kw)
-    model = cls(
-        "MlpPolicy",
-        env,
-        seed=ctx.seed,
-        verbose=0,
-        device="cpu",
-        **_hyperparameters(algo, "budgeted", int(ctx.cfg["rl_steps"])),
+    prep = ctx.prep
+    kw: dict[str, Any] = {"episode_length": length, "budget_per_query": target, "cost_scale": prep.cost_scale}
+    env = BudgetedRoutingEnv(prep.train.quality, prep.train.cost, prep.x_train, **kw)
+    agent = make_agent(str(ctx.cfg.get("rl_algo", "ppo")), "budgeted", env, int(ctx.cfg["rl_steps"]), ctx.seed)
+    agent.learn(total_timesteps=int(ctx.cfg["rl_steps"]))
+    test_env = BudgetedRoutingEnv(prep.test.quality, prep.test.cost, prep.x_test, **kw)
+    r = rollout(agent, test_env, ctx.seed, steps=steps)
+    return {"quality": r["quality"], "cost": r["cost"]}
+
+
+def _runs(ctx: Context, data: stream.StreamData, idx: np.ndarray, target: float) -> tuple[dict[str, Any], np.ndarray]:
+    """Quality and cost per step of each method, and the pacer's lambda per step."""
+    runs: dict[str, dict[str, np.ndarray]] = {}
+    paced = stream.PacedLearner(
+        "budget pacer", BudgetPacer(_warm(ctx), target, lr=float(ctx.cfg.get("pacer_lr", 0.05)))
     )
-    model.learn(total_timesteps=int(ctx.cfg["rl_steps"]))
-    test_env = BudgetedRoutingEnv(ctx.prep.test.quality, ctx.prep.test.cost, ctx.prep.x_test, **kw)
-    q, c = [], []
-    ep = 0
-    while len(q) < steps:
-        obs, _ = test_env.reset(seed=ctx.seed + ep)
-        ep += 1
-        done = False
-        while not done and len(q) < steps:
-            a, _ = model.predict(obs, deterministic=True)
-            obs, _, term, trunc, info = test_env.step(a)
-            q.append(info["quality"])
-            c.append(info["cost"])
-            done = term or trunc
-    return {"quality": np.array(q), "cost": np.array(c)}
+    r = stream.run(paced, data, idx)
+    runs["budget pacer"] = {"quality": r.quality, "cost": r.cost}
+    lam = _fixed_lambda(ctx, target)
+    r = stream.run(stream.PolicyLearner("fixed", _warm(ctx), lam), data, idx, lam)
+    runs[f"fixed lambda {lam:.3g} (tuned on train)"] = {"quality": r.quality, "cost": r.cost}
+    rl = _rl(ctx, target, idx.size)
+    if rl is not None:
+        runs[f"SB3 {ctx.cfg.get('rl_algo', 'ppo')} on the budgeted env"] = rl
+    r = stream.run(stream.PolicyLearner("unconstrained", _warm(ctx), 0.0), data, idx, 0.0)
+    runs["unconstrained (lambda 0)"] = {"quality": r.quality, "cost": r.cost}
+    return runs, np.array(paced.lams)
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -77,25 +76,7 @@ def run(ctx: Context) -> dict[str, Any]:
     best = int(np.argmax(ctx.prep.train.quality.mean(axis=0)))
     target = float(cfg["target_share"]) * float(ctx.prep.train.cost[:, best].mean())
     idx = stream.order(len(data.X), steps, ctx.seed)
-    runs: dict[str, dict[str, np.ndarray]] = {}
-
-    pacer = BudgetPacer(_warm(ctx), target, lr=float(cfg.get("pacer_lr", 0.05)))
-    q, c, lams = np.empty(steps), np.empty(steps), np.empty(steps)
-    for t, i in enumerate(idx):
-        d = pacer.select(data.X[i])
-        q[t], c[t], lams[t] = data.Q[i, d.index], data.C[i, d.index], pacer.lam
-        pacer.update(data.X[i], d.model, float(q[t]), float(c[t]))
-    runs["budget pacer"] = {"quality": q, "cost": c}
-
-    lam = _fixed_lambda(ctx, target)
-    r = stream.run(stream.PolicyLearner("fixed", _warm(ctx), lam), data, idx, lam)
-    runs[f"fixed lambda {lam:.3g} (tuned on train)"] = {"quality": r["quality"], "cost": r["cost"]}
-    rl = _rl(ctx, target, steps)
-    if rl is not None:
-        runs[f"SB3 {cfg.get('rl_algo', 'ppo')} on the budgeted env"] = rl
-    r0 = stream.run(stream.PolicyLearner("unconstrained", _warm(ctx), 0.0), data, idx, 0.0)
-    runs["unconstrained (lambda 0)"] = {"quality": r0["quality"], "cost": r0["cost"]}
-
+    runs, lams = _runs(ctx, data, idx, target)
     rows, spend, quality = [], {}, {}
     for name, v in runs.items():
         mean_cost = float(v["cost"].mean())

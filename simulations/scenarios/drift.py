@@ -3,6 +3,7 @@ discounting recover, against a policy that never forgets?"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,26 @@ from banditroute.simulations.scenarios.common import ma_series, policy, test_str
 from banditroute.simulations.simulate import Context
 
 
+def _variants(cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, policy name, extra hyperparameters): each policy as configured and with discounting."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for name in cfg["policies"]:
+        out.append((f"{name} (never forgets)", name, {}))
+        discount: dict[str, Any] = {"discount": float(cfg["discount"])}
+        if name.startswith("lin"):
+            discount["discount_every"] = int(cfg["discount_every"])
+        out.append((f"{name} (discount {cfg['discount']})", name, discount))
+    return out
+
+
+def _recovery(got: np.ndarray, t_drift: int, window: int, share: float) -> int | None:
+    """Steps after the drift until the moving average is back to ``share`` of its pre-drift level."""
+    ma = stream.moving_average(got, window)
+    before = float(ma[t_drift - 1])
+    hit = np.flatnonzero(ma[t_drift + window :] >= share * before)
+    return int(hit[0] + window) if hit.size else None
+
+
 def run(ctx: Context) -> dict[str, Any]:
     cfg = ctx.cfg
     data = test_stream(ctx)
@@ -20,49 +41,27 @@ def run(ctx: Context) -> dict[str, Any]:
     by_train = list(np.argsort(-ctx.prep.train.quality.mean(axis=0)))
     broken = cfg.get("broken_model") or models[by_train[0]]
     newcomer = cfg.get("new_model") or models[by_train[1]]
-    jb = models.index(broken)
     pool = tuple(m for m in models if m != newcomer)
     steps, window = int(cfg["steps"]), int(cfg.get("window", 200))
     t_drift = steps // 2
     idx = stream.order(len(data.X), steps, ctx.seed)
-    Q = data.Q.copy()
-    Q_after = Q.copy()
-    Q_after[:, jb] *= float(cfg.get("drop_factor", 0.0))
+    Q_after = data.Q.copy()
+    Q_after[:, models.index(broken)] *= float(cfg.get("drop_factor", 0.0))
+    after = replace(data, Q=Q_after)
     rows, curves = [], {}
-    variants = []
-    for name in cfg["policies"]:
-        variants.append((f"{name} (never forgets)", {}))
-        variants.append(
-            (
-                f"{name} (discount {cfg['discount']})",
-                {"discount": float(cfg["discount"])}
-                | ({"discount_every": int(cfg["discount_every"])} if name.startswith("lin") else {}),
-            )
-        )
-    for label, extra in tqdm(variants, desc="drift", disable=not ctx.progress):
-        base = label.split(" ")[0]
-        p = policy(ctx, base, models=pool, **extra)
-        got = np.empty(steps)
-        for t, i in enumerate(idx):
-            if t == t_drift:
-                p.add_model(newcomer)
-            table = Q_after if t >= t_drift else Q
-            d = p.select(data.X[i])
-            j = models.index(d.model)
-            got[t] = table[i, j]
-            p.update(data.X[i], d.model, float(table[i, j]), float(data.C[i, j]))
-        ma = stream.moving_average(got, window)
-        before = float(ma[t_drift - 1])
-        after = ma[t_drift + window :]
-        hit = np.flatnonzero(after >= float(cfg.get("recover_within", 0.95)) * before)
-        recovery = int(hit[0] + window) if hit.size else None
+    for label, name, extra in tqdm(_variants(cfg), desc="drift", disable=not ctx.progress):
+        p = policy(ctx, name, models=pool, **extra)
+        learner = stream.PolicyLearner(label, p, columns=models)
+        first = stream.run(learner, data, idx[:t_drift]).quality
+        p.add_model(newcomer)
+        got = np.concatenate([first, stream.run(learner, after, idx[t_drift:]).quality])
         rows.append(
             {
                 "policy": label,
                 "quality_before": float(got[:t_drift].mean()),
                 "quality_after": float(got[t_drift:].mean()),
                 "quality_last_quarter": float(got[-steps // 4 :].mean()),
-                "steps_to_recover": recovery,
+                "steps_to_recover": _recovery(got, t_drift, window, float(cfg.get("recover_within", 0.95))),
             }
         )
         curves[label] = ma_series(got, window)

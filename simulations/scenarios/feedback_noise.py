@@ -28,6 +28,34 @@ def _events(rng: np.random.Generator, s: dict[str, Any], q: float) -> list[tuple
     return out
 
 
+class NoisyFeedback:
+    """A :class:`stream.FeedbackChannel` of one setting: each answer gets the setting's events (flipped thumbs,
+    noisy scores), each lost with probability ``drop`` or delivered up to ``delay`` steps late."""
+
+    def __init__(self, setting: dict[str, Any], seed: int) -> None:
+        self.setting = setting
+        self.rng = np.random.default_rng(seed)
+        self._pending: list[tuple[int, int, stream.Feedback]] = []  # (due step, sequence number, feedback)
+        self.sent = self.applied = 0
+
+    def send(self, t: int, i: int, a: int, quality: float, cost: float, propensity: float) -> None:
+        s = self.setting
+        for score, w, _src in _events(self.rng, s, quality):
+            self.sent += 1
+            if self.rng.random() < float(s.get("drop", 0.0)):
+                continue
+            delay = int(self.rng.integers(0, int(s.get("delay", 0)) + 1))
+            f = stream.Feedback(i, a, score, cost, propensity, w)
+            heapq.heappush(self._pending, (t + delay, self.sent, f))
+
+    def due(self, t: int) -> list[stream.Feedback]:
+        out = []
+        while self._pending and self._pending[0][0] <= t:
+            out.append(heapq.heappop(self._pending)[2])
+        self.applied += len(out)
+        return out
+
+
 def run(ctx: Context) -> dict[str, Any]:
     cfg = ctx.cfg
     data = test_stream(ctx)
@@ -35,26 +63,10 @@ def run(ctx: Context) -> dict[str, Any]:
     idx = stream.order(len(data.X), steps, ctx.seed)
     rows, curves = [], {}
     for name, s in tqdm(cfg["settings"].items(), desc="feedback-noise", disable=not ctx.progress):
-        rng = np.random.default_rng(ctx.seed)
-        p = policy(ctx, cfg.get("policy", "linucb"))
-        pending: list[tuple[int, int, int, float, float, float]] = []  # (due, seq, query, score, weight, cost) + arm
-        arms: dict[int, int] = {}
-        got = np.empty(steps)
-        sent = applied = 0
-        for t, i in enumerate(idx):
-            while pending and pending[0][0] <= t:
-                _, seq, qi, score, w, c = heapq.heappop(pending)
-                p.update(data.X[qi], p.models[arms[seq]], score, c, w)
-                applied += 1
-            d = p.select(data.X[i])
-            got[t] = data.Q[i, d.index]
-            for score, w, _src in _events(rng, s, float(data.Q[i, d.index])):
-                sent += 1
-                if rng.random() < float(s.get("drop", 0.0)):
-                    continue
-                delay = int(rng.integers(0, int(s.get("delay", 0)) + 1))
-                arms[sent] = d.index
-                heapq.heappush(pending, (t + delay, sent, int(i), score, w, float(data.C[i, d.index])))
+        channel = NoisyFeedback(s, ctx.seed)
+        learner = stream.PolicyLearner(name, policy(ctx, cfg.get("policy", "linucb")))
+        got = stream.run(learner, data, idx, feedback=channel).quality
+        sent, applied = channel.sent, channel.applied
         rows.append(
             {
                 "setting": name,

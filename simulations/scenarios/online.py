@@ -14,36 +14,42 @@ from banditroute.simulations.scenarios.common import ma_series, policy, series, 
 from banditroute.simulations.simulate import Context
 
 
+def _learners(ctx: Context, data: stream.StreamData, lam: float) -> tuple[list[Any], dict[str, str]]:
+    """Our policies, the best single model fitted on train (static), and the installed outside peers."""
+    learners: list[Any] = [stream.PolicyLearner(n, policy(ctx, n), lam) for n in ctx.cfg["policies"]]
+    best = BestSingle(data.models, data.X.shape[1], cost_scale=data.cost_scale, explore_floor=0.0, seed=ctx.seed)
+    best.fit_full(ctx.prep.x_train, ctx.prep.train.quality, ctx.prep.train.cost)
+    learners.append(stream.PolicyLearner("best-single (train)", best, lam, learn=False))
+    peers, skipped = make_peers(list(ctx.cfg.get("peers", [])), len(data.models), ctx.seed, lam, data.cost_scale)
+    return [*learners, *peers], skipped
+
+
 def run(ctx: Context) -> dict[str, Any]:
     cfg = ctx.cfg
     data = test_stream(ctx)
     lam = float(cfg.get("lam", 0.0))
     steps = int(cfg["steps"])
     idx = stream.order(len(data.X), steps, ctx.seed)
-    learners: list[Any] = [stream.PolicyLearner(n, policy(ctx, n), lam) for n in cfg["policies"]]
-    best = BestSingle(data.models, data.X.shape[1], cost_scale=data.cost_scale, explore_floor=0.0, seed=ctx.seed)
-    best.fit_full(ctx.prep.x_train, ctx.prep.train.quality, ctx.prep.train.cost)
-    learners.append(stream.PolicyLearner("best-single (train)", best, lam, learn=False))
-    peers, skipped = make_peers(list(cfg.get("peers", [])), len(data.models), ctx.seed, lam, data.cost_scale)
+    learners, skipped = _learners(ctx, data, lam)
     rows, plots_regret, plots_q, plots_c = [], {}, {}, {}
     window = int(cfg.get("window", 200))
-    for learner in tqdm([*learners, *peers], desc="online", disable=not ctx.progress):
+    for learner in tqdm(learners, desc="online", disable=not ctx.progress):
         n = steps if not learner.name.startswith("mabwiser") else min(steps, int(cfg.get("peer_steps", steps)))
         r = stream.run(learner, data, idx[:n], lam)
         rows.append(
             {
                 "learner": learner.name,
                 "steps": n,
-                "final_regret": float(r["regret"][-1]),
-                "regret_per_step": float(r["regret"][-1] / n),
-                "quality": float(r["quality"].mean()),
-                "cost_usd": float(r["cost"].mean()),
-                "decisions_per_second": round(r["decisions_per_second"], 1),
+                "final_regret": float(r.regret[-1]),
+                "regret_per_step": float(r.regret[-1] / n),
+                "quality": float(r.quality.mean()),
+                "cost_usd": float(r.cost.mean()),
+                "decisions_per_second": round(r.decisions_per_second, 1),
             }
         )
-        plots_regret[learner.name] = series(r["regret"])
-        plots_q[learner.name] = ma_series(r["quality"], window)
-        plots_c[learner.name] = ma_series(r["cost"], window)
+        plots_regret[learner.name] = series(r.regret)
+        plots_q[learner.name] = ma_series(r.quality, window)
+        plots_c[learner.name] = ma_series(r.cost, window)
         if hasattr(learner, "close"):
             learner.close()
     oracle_q = float(data.Q[idx].max(axis=1).mean())

@@ -28,7 +28,7 @@ def run(ctx: Context) -> dict[str, Any]:
         )
         idx = stream.order(len(data.X), int(cfg["steps"]), seed)
         r = stream.run(stream.PolicyLearner("logger", logger), data, idx)
-        logged = Logged(data.X[idx], r["chosen"], r["propensity"], r["quality"], data.models)
+        logged = Logged(data.X[idx], r.chosen, r.propensity, r.quality, data.models)
         pmf = cand.pmf_batch(data.X[idx], 0.0)
         truth = float((pmf * data.Q[idx]).sum(axis=1).mean())
         est = estimate(logged, pmf, n_boot=int(cfg["bootstrap"]), seed=seed)
