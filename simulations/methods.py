@@ -1,9 +1,14 @@
 """Routing methods as the offline evaluation sees them: fitted on a train split, then asked for their decision
 distribution ``pmf(X, lam): (n, k)`` on test contexts. Bandit policies, baselines and agents look alike here.
+
+The bandit policies come from the registry (``banditroute.bandit.registry``): every registered policy that
+learns is fitted by default, so a new policy shows up in ``evaluate`` with no edit here.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +16,37 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from banditroute.bandit import Policy, make_policy
+from banditroute.bandit import Policy, make_policy, registry
 from banditroute.bandit.base import greedy_pmf
+from banditroute.env.features import Featurizer
+from banditroute.simulations import stream
+
+#: Registered policies that are not learners: evaluate reports random, best_single and oracle as baselines of its
+#: own, and an ONNX agent (onnx-static) from its train-rl directory.
+NOT_LEARNERS = frozenset({"random", "best-single", "oracle", "onnx-static"})
+
+
+def learning_policies() -> list[str]:
+    """Every registered policy that learns, in registry order: the methods evaluate fits by default."""
+    return [name for name in registry.POLICIES if name not in NOT_LEARNERS]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Queries of one part of the records: ``X: (n, d)``, ``Q, C: (n, k)``."""
+
+    X: np.ndarray
+    Q: np.ndarray
+    C: np.ndarray
+
+    def rows(self, idx: np.ndarray) -> Split:
+        return Split(self.X[idx], self.Q[idx], self.C[idx])
 
 
 class Router(Protocol):
     name: str
+    #: True when the decisions do not depend on lambda (computed once for a whole lambda sweep).
+    lam_free: bool
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray: ...
 
@@ -29,6 +59,7 @@ class Router(Protocol):
 class PolicyRouter:
     name: str
     policy: Policy
+    lam_free: bool = False
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
         return self.policy.pmf_batch(X, lam)
@@ -45,6 +76,7 @@ class TableRouter:
     quality: Callable[[np.ndarray], np.ndarray]
     cost: Callable[[np.ndarray], np.ndarray]
     cost_scale: float
+    lam_free: bool = False
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
         q, c = self.quality(X), self.cost(X)
@@ -60,6 +92,7 @@ class FixedRouter:
 
     name: str
     probs: np.ndarray
+    lam_free: bool = True
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
         return np.broadcast_to(self.probs, (X.shape[0], self.probs.shape[0])).copy()
@@ -76,12 +109,13 @@ class OnnxRouter:
     path: Path
     prompts_to_obs: Callable[[np.ndarray], np.ndarray]
     k: int
+    lam_free: bool = True
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
         from banditroute.simulations.rl import onnx_actions
 
         actions = onnx_actions(self.path, self.prompts_to_obs(X))
-        return np.eye(self.k)[actions]
+        return np.asarray(np.eye(self.k)[actions])
 
     def quality_scores(self, X: np.ndarray) -> np.ndarray | None:
         return None
@@ -108,16 +142,69 @@ def online_pass(
 ) -> dict[str, Any]:
     """One seeded pass over the training queries with bandit feedback only (the chosen model's score and cost);
     returns the pass's own figures (its mean quality is the online reward)."""
-    order = np.random.default_rng(seed).permutation(X.shape[0])
-    got = np.empty(order.size)
-    for t, i in enumerate(order):
-        d = policy.select(X[i], lam=lam)
-        got[t] = quality[i, d.index]
-        policy.update(X[i], d.model, quality[i, d.index], cost[i, d.index])
-    return {"online_mean_quality": float(got.mean()), "steps": int(order.size)}
+    data = stream.StreamData(X, quality, cost, policy.models, policy.cost_scale)
+    trace = stream.run(stream.PolicyLearner(policy.name, policy, lam), data, stream.order(len(X), len(X), seed), lam)
+    return {
+        "online_mean_quality": float(trace.quality.mean()),
+        "steps": trace.steps,
+        "seconds": trace.seconds,
+    }
 
 
-def build_policy(
-    name: str, models: tuple[str, ...], dim: int, cost_scale: float, seed: int, hyper: dict[str, Any] | None = None
-) -> Policy:
-    return make_policy(name, models, dim, cost_scale=cost_scale, seed=seed, **(hyper or {}))
+def baselines(fit: Split, models: tuple[str, ...], cost_scale: float) -> tuple[dict[str, Router], dict[str, Any]]:
+    """Random, the best single model on ``fit``, every single model and the supervised ridge router."""
+    k = len(models)
+    routers: dict[str, Router] = {"random": FixedRouter("random", np.full(k, 1.0 / k))}
+    best = int(np.argmax(fit.Q.mean(axis=0)))
+    routers["best_single"] = FixedRouter("best_single", np.eye(k)[best])
+    for j, m in enumerate(models):
+        routers[f"single:{m}"] = FixedRouter(f"single:{m}", np.eye(k)[j])
+    routers["supervised_ridge"] = supervised_ridge(fit.X, fit.Q, fit.C, cost_scale)
+    return routers, {"best_single": {"model": models[best]}}
+
+
+def learned(
+    name: str, fit: Split, models: tuple[str, ...], cost_scale: float, seed: int, hyper: dict[str, Any]
+) -> tuple[dict[str, Router], dict[str, Any]]:
+    """The registered policy ``name`` learned two ways: ``NAME[full]`` from full-information records of ``fit``
+    and ``NAME[online]`` from one seeded pass of bandit feedback over them; routers and training notes."""
+    dim = fit.X.shape[1]
+    full = make_policy(name, models, dim, cost_scale=cost_scale, seed=seed, **hyper)
+    t0 = time.perf_counter()
+    full.fit_full(fit.X, fit.Q, fit.C)
+    full_notes = {"fit_seconds": round(time.perf_counter() - t0, 3), "hyperparameters": full.hyperparameters()}
+    online = make_policy(name, models, dim, cost_scale=cost_scale, seed=seed, **hyper)
+    info = online_pass(online, fit.X, fit.Q, fit.C, seed=seed)
+    secs = info.pop("seconds")
+    online_notes = {
+        **info,
+        "fit_seconds": round(secs, 3),
+        "decisions_per_second": round(info["steps"] / secs, 1),
+        "hyperparameters": online.hyperparameters(),
+    }
+    routers: dict[str, Router] = {
+        f"{name}[full]": PolicyRouter(f"{name}[full]", full),
+        f"{name}[online]": PolicyRouter(f"{name}[online]", online),
+    }
+    return routers, {f"{name}[full]": full_notes, f"{name}[online]": online_notes}
+
+
+def rl_routers(rl_dirs: list[str], models: tuple[str, ...], test_prompts: np.ndarray) -> dict[str, Router]:
+    """Agents exported by ``train-rl`` (routing env only), each seeing its own featurizer's vectors of the test
+    prompts."""
+    routers: dict[str, Router] = {}
+    for d in rl_dirs:
+        path = Path(d)
+        meta = json.loads((path / "metrics.json").read_text())
+        if meta.get("models") != list(models):
+            raise ValueError(f"{path}: the agent routes {meta.get('models')}, this evaluation {list(models)}")
+        if meta.get("env") != "routing":
+            raise ValueError(f"{path}: only agents of the routing env can be evaluated per query")
+        feats = Featurizer.load(path).transform(list(test_prompts)).astype(np.float32)
+
+        def to_obs(X: np.ndarray, feats: np.ndarray = feats) -> np.ndarray:
+            return feats  # the agent sees its own featurizer's vectors of the same test prompts
+
+        name = f"rl:{meta['algo']}:{path.name}"
+        routers[name] = OnnxRouter(name, path / "policy.onnx", to_obs, len(models))
+    return routers

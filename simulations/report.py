@@ -1,7 +1,12 @@
-"""Human-readable reports (markdown tables and PNG plots) of simulation and evaluation results."""
+"""Human-readable reports (markdown tables and PNG plots) of simulation and evaluation results.
+
+Each writer reads only the JSON-able results dict it is given (evaluate's report, a scenario's results), so that
+report.md shows exactly what report.json / results.json hold.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +30,18 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
-    from banditroute.simulations.evaluate import summary_rows
+def summary_rows(report: dict[str, Any], names: Sequence[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Methods of an evaluation report in report order, single models last (the table a person reads first)."""
+    items = list(report["methods"].items())
+    if names:
+        items = [(n, m) for n, m in items if n in names]
+    head = [(n, m) for n, m in items if not n.startswith("single:")]
+    tail = [(n, m) for n, m in items if n.startswith("single:")]
+    return head + tail
 
-    ds, ref = report["dataset"], report["reference"]
-    two = ref["strong_model"] is not None
+
+def _evaluation_table(report: dict[str, Any]) -> str:
+    two = report["reference"]["strong_model"] is not None
     header = [
         "method",
         "quality",
@@ -57,6 +69,12 @@ def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
         if two:
             row += [m.get("apgr"), m.get("cpt50"), m.get("cpt80")]
         rows.append(row)
+    return markdown_table(header, rows)
+
+
+def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
+    """report.md (the summary table of every method) and the cost-quality and call-share plots."""
+    ds, ref = report["dataset"], report["reference"]
     md = [
         f"# Offline evaluation: {Path(ds['path']).name}",
         "",
@@ -70,7 +88,7 @@ def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
         "of the best single model's) at the lambda chosen on a validation part of the train split as the cheapest "
         "whose quality is within 0.01 of the best single's; '-' where no lambda got there.",
         "",
-        markdown_table(header, rows),
+        _evaluation_table(report),
         "",
         "![cost-quality curves](cost_quality.png)",
         "",
