@@ -13,12 +13,14 @@ from banditroute.bandit.errors import (
     BanditError,
     InvalidHyperparameterError,
     InvalidInputError,
+    MissingExtraError,
     StateError,
     UnknownModelError,
 )
 from banditroute.bandit.linear import LinEpsGreedy, LinTS, LinUCB
+from banditroute.bandit.onnx_static import OnnxStaticPolicy
 from banditroute.bandit.pacing import BudgetPacer
-from banditroute.bandit.registry import POLICIES, make_policy
+from banditroute.bandit.registry import POLICIES, make_policy, policy_from_state
 
 __all__ = [
     "POLICIES",
@@ -34,6 +36,8 @@ __all__ = [
     "LinEpsGreedy",
     "LinTS",
     "LinUCB",
+    "MissingExtraError",
+    "OnnxStaticPolicy",
     "Oracle",
     "Policy",
     "RandomPolicy",
@@ -43,5 +47,6 @@ __all__ = [
     "export",
     "import_artifact",
     "make_policy",
+    "policy_from_state",
     "to_bytes",
 ]

@@ -27,7 +27,7 @@ import numpy as np
 
 from banditroute.bandit.base import Policy
 from banditroute.bandit.errors import ArtifactError, BanditError
-from banditroute.bandit.registry import POLICIES, make_policy
+from banditroute.bandit.registry import POLICIES, policy_from_state
 
 FORMAT = "banditroute-policy"
 FORMAT_VERSION = 1
@@ -208,10 +208,8 @@ def load(source: str | Path | bytes) -> Artifact:
     if not isinstance(state_meta, dict) or state_meta.get("models") != models or state_meta.get("dim") != dim:
         raise ArtifactError("artifact manifest's models and dim disagree with its state")
     try:
-        policy = make_policy(policy_name, models, dim, **hyper)
-        policy.load_state_dict(
-            {"meta": state_meta, "arrays": {k[7:]: v for k, v in arrays.items() if k.startswith("policy/")}}
-        )
+        policy_arrays = {k[7:]: v for k, v in arrays.items() if k.startswith("policy/")}
+        policy = policy_from_state(policy_name, models, dim, hyper, {"meta": state_meta, "arrays": policy_arrays})
     except BanditError as exc:
         raise ArtifactError(f"artifact does not fit policy {policy_name!r}: {exc}") from exc
     fz = None

@@ -5,49 +5,34 @@ A policy holds, per model, separate estimates of quality and of cost, and trades
 over the candidate models (never zero for a candidate: ``explore_floor`` is mixed in uniformly), samples
 the choice with its own seeded generator and reports the choice's probability (its propensity), as Vowpal
 Wabbit's ``cb_explore`` does. Policies do no I/O; their state is plain arrays plus JSON scalars.
+
+The pmf helpers live in :mod:`bandit.pmf`, the input checks in :mod:`bandit.checks`.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from banditroute.bandit.checks import (
+    check_context,
+    check_feedback,
+    check_full_information,
+    check_lam,
+    check_max_cost,
+    check_observations,
+    check_scalar,
+    check_state,
+)
 from banditroute.bandit.errors import InvalidHyperparameterError, InvalidInputError, StateError, UnknownModelError
+from banditroute.bandit.pmf import greedy_pmf, sampled_argmax_pmf, uniform_pmf
 
-TIE_TOL = 1e-12
-
-
-def check_scalar(
-    value: Any,
-    name: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-    high_inclusive: bool = True,
-    integer: bool = False,
-) -> float:
-    """Validate a hyperparameter (as OBP's ``check_scalar``); the error names it and the allowed range."""
-    ok_type = isinstance(value, int | np.integer) if integer else isinstance(value, int | float | np.number)
-    if isinstance(value, bool) or not ok_type:
-        kind = "an integer" if integer else "a number"
-        raise InvalidHyperparameterError(f"{name} must be {kind}, got {value!r}")
-    v = float(value)
-    lo = "[" if low_inclusive else "("
-    hi = "]" if high_inclusive else ")"
-    rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-    if not math.isfinite(v):
-        raise InvalidHyperparameterError(f"{name} must be finite, in {rng}; got {value!r}")
-    if low is not None and (v < low or (v == low and not low_inclusive)):
-        raise InvalidHyperparameterError(f"{name} must be in {rng}, got {value!r}")
-    if high is not None and (v > high or (v == high and not high_inclusive)):
-        raise InvalidHyperparameterError(f"{name} must be in {rng}, got {value!r}")
-    return v
+# check_scalar and the pmf helpers live in bandit.checks and bandit.pmf; they stay importable from here too.
+__all__ = ["Decision", "Policy", "check_scalar", "greedy_pmf", "sampled_argmax_pmf", "uniform_pmf"]
 
 
 @dataclass(frozen=True)
@@ -75,32 +60,6 @@ class Decision:
         return {m: float(p) for m, p in zip(self.models, self.pmf, strict=True) if p > 0}
 
 
-def uniform_pmf(mask: np.ndarray) -> np.ndarray:
-    """Uniform over the candidates of each row of ``mask: (n, k)``, as ``(n, k)``."""
-    return mask / mask.sum(axis=1, keepdims=True)
-
-
-def greedy_pmf(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Uniform over the maximisers of ``scores: (n, k)`` among ``mask: (n, k)``, as ``(n, k)``."""
-    s = np.where(mask, scores, -np.inf)
-    best = s.max(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):  # inf - inf when the best is +inf (an untried arm under UCB1)
-        threshold = best - TIE_TOL * np.maximum(1.0, np.abs(best))
-    threshold = np.where(np.isposinf(best), np.inf, threshold)
-    top = mask & (s >= threshold)
-    return top / top.sum(axis=1, keepdims=True)
-
-
-def sampled_argmax_pmf(samples: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Empirical distribution of the argmax of ``samples: (m, n, k)`` among ``mask: (n, k)``, as ``(n, k)``."""
-    s = np.where(mask[None], samples, -np.inf)
-    winners = s.argmax(axis=2)  # (m, n)
-    n, k = mask.shape
-    counts = np.zeros((n, k))
-    np.add.at(counts, (np.broadcast_to(np.arange(n), winners.shape), winners), 1.0)
-    return counts / samples.shape[0]
-
-
 class Policy(ABC):
     """A routing policy over ``models`` with contexts of dimension ``dim``.
 
@@ -114,7 +73,9 @@ class Policy(ABC):
         seed: seed of the policy's one ``np.random.Generator``.
 
     Subclasses set ``name``, implement ``_pmf``, ``_estimates``, ``_update_arm``, ``_arrays``/``_set_arrays``
-    and ``_new_arm``/``_drop_arm``, and list their own hyperparameters in ``_hyper``.
+    and ``_new_arm``/``_drop_arm``, and list their own hyperparameters in ``_hyper``. Every learned array is
+    per model (first axis ``k``) and float64 unless the subclass says otherwise (``_array_shapes``,
+    ``array_dtypes``).
     """
 
     name: ClassVar[str]
@@ -122,6 +83,11 @@ class Policy(ABC):
     servable: ClassVar[bool] = True
     #: False for policies whose decisions ignore the context.
     contextual: ClassVar[bool] = True
+    #: False for policies that ``make_policy`` cannot build from hyperparameters alone (onnx-static needs a
+    #: trained network): evaluations that build every registered policy skip them.
+    from_hyperparameters: ClassVar[bool] = True
+    #: Learned arrays that are not float64, by name (e.g. ``{"onnx_model": "uint8"}``).
+    array_dtypes: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -149,6 +115,15 @@ class Policy(ABC):
         self.n_updates = 0
         self._hyper: dict[str, Any] = {}
 
+    @classmethod
+    def from_state(
+        cls, models: Sequence[str], dim: int, hyperparameters: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> Self:
+        """A policy built from its hyperparameters with ``state`` (from :meth:`state_dict`) installed."""
+        policy = cls(models, dim, **hyperparameters)
+        policy.load_state_dict(state)
+        return policy
+
     # ---- introspection ---------------------------------------------------------------------------------
     @property
     def k(self) -> int:
@@ -169,23 +144,6 @@ class Policy(ABC):
         except KeyError:
             raise UnknownModelError(f"unknown model {model!r}; this policy routes to {list(self.models)}") from None
 
-    # ---- validation ------------------------------------------------------------------------------------
-    def _check_x(self, x: Any, *, batch: bool = False) -> np.ndarray:
-        arr = np.asarray(x, dtype=np.float64)
-        want = 2 if batch else 1
-        if arr.ndim != want or arr.shape[-1] != self.dim:
-            shape = "(n, dim)" if batch else "(dim,)"
-            raise InvalidInputError(f"context must have shape {shape} with dim={self.dim}, got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise InvalidInputError("context has NaN or infinite entries")
-        return arr
-
-    @staticmethod
-    def _check_lam(lam: float) -> float:
-        if isinstance(lam, bool) or not isinstance(lam, int | float | np.number) or not math.isfinite(lam) or lam < 0:
-            raise InvalidInputError(f"lam must be a finite number >= 0, got {lam!r}")
-        return float(lam)
-
     def candidate_mask(self, candidates: Sequence[str] | None) -> np.ndarray:
         """``(k,)`` bool mask of the candidates (all models when None)."""
         if candidates is None:
@@ -196,22 +154,6 @@ class Policy(ABC):
         if not mask.any():
             raise UnknownModelError("candidates must name at least one model")
         return mask
-
-    @staticmethod
-    def _check_feedback(quality: Any, cost: Any, weight: Any) -> tuple[float, float, float]:
-        def num(v: Any, name: str) -> float:
-            if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not math.isfinite(float(v)):
-                raise InvalidInputError(f"{name} must be a finite number, got {v!r}")
-            return float(v)
-
-        q, c, w = num(quality, "quality"), num(cost, "cost"), num(weight, "weight")
-        if not 0.0 <= q <= 1.0:
-            raise InvalidInputError(f"quality must be in [0, 1], got {q}")
-        if c < 0:
-            raise InvalidInputError(f"cost must be >= 0, got {c}")
-        if w <= 0:
-            raise InvalidInputError(f"weight must be > 0, got {w}")
-        return q, c, w
 
     # ---- deciding --------------------------------------------------------------------------------------
     @abstractmethod
@@ -224,15 +166,29 @@ class Policy(ABC):
 
     def estimates(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Estimated quality and cost ``(n, k)`` on contexts ``X: (n, d)`` (no exploration)."""
-        return self._estimates(self._check_x(X, batch=True))
+        return self._estimates(check_context(X, self.dim, batch=True))
+
+    def within_cost(self, x: Any, max_cost: float, candidates: Sequence[str] | None = None) -> list[str]:
+        """The candidates (default all models) whose estimated cost on ``x: (dim,)`` is at most ``max_cost``
+        USD, in the policy's model order; when none is, the one estimated cheapest (a cap never leaves a
+        request without a model)."""
+        x = check_context(x, self.dim)
+        cap = check_max_cost(max_cost)
+        mask = self.candidate_mask(candidates)
+        cost = self._estimates(x[None])[1][0]
+        within = mask & (cost <= cap)
+        if not within.any():
+            cheapest = np.flatnonzero(mask)[np.argmin(cost[mask])]
+            return [self.models[int(cheapest)]]
+        return [m for m, ok in zip(self.models, within, strict=True) if ok]
 
     def pmf_batch(self, X: Any, lam: float = 0.0, candidates: Sequence[str] | None = None) -> np.ndarray:
         """The decision distributions ``(n, k)`` on contexts ``X: (n, d)``, exploration floor included.
 
         Randomised policies (Thompson sampling) draw from the policy's generator, as ``select`` does.
         """
-        X = self._check_x(X, batch=True)
-        lam = self._check_lam(lam)
+        X = check_context(X, self.dim, batch=True)
+        lam = check_lam(lam)
         mask = np.broadcast_to(self.candidate_mask(candidates), (X.shape[0], self.k))
         p = self._pmf(X, mask, lam)
         if self.explore_floor > 0:
@@ -241,7 +197,7 @@ class Policy(ABC):
 
     def select(self, x: Any, candidates: Sequence[str] | None = None, lam: float = 0.0) -> Decision:
         """Choose a model for context ``x: (dim,)`` among ``candidates`` (default all) at price ``lam``."""
-        x = self._check_x(x)
+        x = check_context(x, self.dim)
         p = self.pmf_batch(x[None, :], lam, candidates)[0]
         j = int(self.rng.choice(self.k, p=p / p.sum()))
         return Decision(self.models[j], j, p, float(p[j]), self.models, float(lam))
@@ -253,9 +209,9 @@ class Policy(ABC):
 
     def update(self, x: Any, model: str, quality: float, cost: float, weight: float = 1.0) -> None:
         """Apply one observation: ``model`` answered context ``x`` with ``quality`` at ``cost`` USD."""
-        x = self._check_x(x)
+        x = check_context(x, self.dim)
         j = self.index_of(model)
-        q, c, w = self._check_feedback(quality, cost, weight)
+        q, c, w = check_feedback(quality, cost, weight)
         self._update_arm(x[None, :], j, np.array([q]), np.array([c]), np.array([w]))
         self.n_updates += 1
 
@@ -268,21 +224,10 @@ class Policy(ABC):
         weight: Any | None = None,
     ) -> None:
         """Apply many observations at once (validated all first: on an error nothing is applied)."""
-        X = self._check_x(X, batch=True)
+        X = check_context(X, self.dim, batch=True)
         n = X.shape[0]
         idx = np.array([self.index_of(m) for m in models], dtype=np.int64)
-        q = np.asarray(quality, dtype=np.float64)
-        c = np.asarray(cost, dtype=np.float64)
-        w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
-        if idx.shape != (n,) or q.shape != (n,) or c.shape != (n,) or w.shape != (n,):
-            raise InvalidInputError(f"models, quality, cost and weight must each have length {n}")
-        for name, a, lo in (("quality", q, 0.0), ("cost", c, 0.0)):
-            if not np.isfinite(a).all() or (a < lo).any():
-                raise InvalidInputError(f"{name} must be finite and >= {lo}")
-        if (q > 1).any():
-            raise InvalidInputError("quality must be in [0, 1]")
-        if not np.isfinite(w).all() or (w <= 0).any():
-            raise InvalidInputError("weight must be finite and > 0")
+        q, c, w = check_observations(n, idx, quality, cost, weight)
         for j in np.unique(idx):
             rows = idx == j
             self._update_arm(X[rows], int(j), q[rows], c[rows], w[rows])
@@ -290,13 +235,8 @@ class Policy(ABC):
 
     def fit_full(self, X: Any, quality: Any, cost: Any) -> None:
         """Warm start from full-information records: every model's ``quality, cost: (n, k)`` on ``X: (n, d)``."""
-        X = self._check_x(X, batch=True)
-        q = np.asarray(quality, dtype=np.float64)
-        c = np.asarray(cost, dtype=np.float64)
-        if q.shape != (X.shape[0], self.k) or c.shape != q.shape:
-            raise InvalidInputError(f"quality and cost must be (n, k) = ({X.shape[0]}, {self.k})")
-        if not (np.isfinite(q).all() and np.isfinite(c).all()) or (q < 0).any() or (q > 1).any() or (c < 0).any():
-            raise InvalidInputError("quality must be in [0, 1] and cost >= 0, all finite")
+        X = check_context(X, self.dim, batch=True)
+        q, c = check_full_information(X.shape[0], self.k, quality, cost)
         w = np.ones(X.shape[0])
         for j in range(self.k):
             self._update_arm(X, j, q[:, j], c[:, j], w)
@@ -335,9 +275,10 @@ class Policy(ABC):
 
     @abstractmethod
     def _set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Install arrays already checked against ``_array_shapes``."""
+        """Install arrays already checked against ``_array_shapes`` and ``array_dtypes``."""
 
     def _array_shapes(self, k: int) -> dict[str, tuple[int, ...]]:
+        """The shape of every learned array for ``k`` models (per-model arrays: first axis ``k``)."""
         return {name: (k, *a.shape[1:]) for name, a in self._arrays().items()}
 
     def state_dict(self) -> dict[str, Any]:
@@ -364,37 +305,30 @@ class Policy(ABC):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Install a state from :meth:`state_dict`; checked whole before anything changes."""
-        try:
-            meta, arrays = dict(state["meta"]), dict(state["arrays"])
-        except (KeyError, TypeError) as exc:
-            raise StateError(f"state must have 'meta' and 'arrays', got {type(state).__name__}") from exc
-        if meta.get("policy") != self.name:
-            raise StateError(f"state is of policy {meta.get('policy')!r}, not {self.name!r}")
-        if meta.get("dim") != self.dim:
-            raise StateError(f"state has dim {meta.get('dim')!r}, this policy {self.dim}")
-        models = meta.get("models")
-        if not isinstance(models, list) or not models or len(set(models)) != len(models):
-            raise StateError("state 'models' must be a non-empty list of distinct names")
-        shapes = self._array_shapes(len(models))
-        if set(arrays) != set(shapes):
-            raise StateError(f"state arrays are {sorted(arrays)}, want {sorted(shapes)}")
-        clean = {}
-        for name, want in shapes.items():
-            a = np.asarray(arrays[name])
-            if a.shape != want or a.dtype.kind not in "fiu":
-                raise StateError(f"state array {name!r} has shape {a.shape} and dtype {a.dtype}, want {want}")
-            if not np.isfinite(a).all():
-                raise StateError(f"state array {name!r} has NaN or infinite entries")
-            clean[name] = np.array(a, dtype=np.float64)
-        rng = np.random.default_rng()
-        try:
-            rng.bit_generator.state = meta["rng"]
-            n_updates = int(meta["n_updates"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StateError(f"state has a bad 'rng' or 'n_updates': {exc}") from exc
-        self._set_meta_extra(meta)
-        self.models = tuple(models)
+        s = check_state(state, name=self.name, dim=self.dim, shapes=self._array_shapes, dtypes=self.array_dtypes)
+        self._set_meta_extra(s.meta)
+        self.models = s.models
         self._index = {m: j for j, m in enumerate(self.models)}
-        self._set_arrays(clean)
-        self.rng = rng
-        self.n_updates = n_updates
+        self._set_arrays(s.arrays)
+        self.rng = s.rng
+        self.n_updates = s.n_updates
+
+    def warm_start(self, source: Policy) -> None:
+        """Take ``source``'s learned state, aligned to this policy's models: a model both have takes
+        ``source``'s estimates, a model only this policy has keeps its own (the prior, on a new policy), a model
+        only ``source`` has is dropped. Counters and the generator come from ``source``; hyperparameters stay.
+
+        Raises:
+            StateError: ``source`` is another kind of policy or has another dim.
+        """
+        if source.name != self.name or source.dim != self.dim:
+            raise StateError(
+                f"cannot warm-start a {self.name!r} of dim {self.dim} from a {source.name!r} of dim {source.dim}"
+            )
+        theirs, mine = source.state_dict(), self.state_dict()
+        rows = {m: source.index_of(m) for m in self.models if m in source.models}
+        arrays = {
+            name: np.stack([theirs["arrays"][name][rows[m]] if m in rows else a[j] for j, m in enumerate(self.models)])
+            for name, a in mine["arrays"].items()
+        }
+        self.load_state_dict({"meta": {**theirs["meta"], "models": list(self.models)}, "arrays": arrays})

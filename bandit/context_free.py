@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from banditroute.bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
+from banditroute.bandit.base import Policy
+from banditroute.bandit.checks import check_scalar
 from banditroute.bandit.errors import InvalidInputError
+from banditroute.bandit.pmf import greedy_pmf, sampled_argmax_pmf, uniform_pmf
 
 
 class MeanPolicy(Policy):

@@ -1,5 +1,5 @@
-"""Errors of the bandit package. Every one is a ``ValueError``, so callers that validate input catch them
-together; the service maps each to one HTTP status in ``service/errors.py``.
+"""Errors of the bandit package. Every one but ``MissingExtraError`` is a ``ValueError``, so callers that validate
+input catch them together; the service maps each to one HTTP status in ``service/errors.py``.
 
     BanditError (ValueError)
     ├── InvalidInputError       a context, score, cost, weight or lambda that is malformed (NaN, wrong shape, range)
@@ -7,6 +7,9 @@ together; the service maps each to one HTTP status in ``service/errors.py``.
     ├── UnknownModelError       a model name the policy does not have (or an empty candidate list)
     ├── StateError              a state dict that does not fit the policy (shapes, keys, models)
     └── ArtifactError           an exported artifact that is tampered, unreadable or incompatible
+
+    MissingExtraError (ImportError)   a policy needs an optional dependency that is not installed; the message
+                                      names the extra (``pip install 'banditroute[onnx]'``)
 """
 
 
@@ -32,3 +35,7 @@ class StateError(BanditError):
 
 class ArtifactError(BanditError):
     """An artifact that is tampered with, unreadable or incompatible."""
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency is missing; the message names the extra that installs it."""

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from banditroute.bandit.base import Policy, check_scalar, greedy_pmf, sampled_argmax_pmf, uniform_pmf
+from banditroute.bandit.base import Policy
+from banditroute.bandit.checks import check_scalar
 from banditroute.bandit.errors import StateError
+from banditroute.bandit.pmf import greedy_pmf, sampled_argmax_pmf, uniform_pmf
 
 
 class LinearPolicy(Policy):
@@ -84,7 +86,8 @@ class LinearPolicy(Policy):
     def _variance(self, X: np.ndarray) -> np.ndarray:
         """``x^T A_j^-1 x`` for every row and model, ``(n, k)``."""
         z = np.matmul(X[None, :, :], self.A_inv)  # (k, n, d)
-        return np.maximum(np.einsum("knd,nd->nk", z, X), 0.0)
+        v: np.ndarray = np.maximum(np.einsum("knd,nd->nk", z, X), 0.0)
+        return v
 
     # ---- learning --------------------------------------------------------------------------------------
     def _update_arm(self, X: np.ndarray, j: int, quality: np.ndarray, cost: np.ndarray, weight: np.ndarray) -> None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from banditroute.bandit.base import Decision, Policy, check_scalar
+from banditroute.bandit.base import Decision, Policy
+from banditroute.bandit.checks import check_scalar
 
 
 class BudgetPacer:
@@ -39,6 +40,19 @@ class BudgetPacer:
         self.dual = check_scalar(lam0, "lam0", low=-self.lam_max, high=self.lam_max)
         self.spent = 0.0
         self.n_costs = 0
+
+    @classmethod
+    def resume(
+        cls, policy: Policy, target_cost: float, dual: float, *, lr: float = 0.05, lam_max: float = 100.0
+    ) -> BudgetPacer:
+        """A pacer continuing from a saved ``dual`` (the service stores it beside the policy's state).
+
+        A saved dual outside ``[-lam_max, lam_max]`` (it was saved under another bound) is clipped into it;
+        a non-finite one is refused.
+        """
+        bound = check_scalar(lam_max, "lam_max", low=0.0, low_inclusive=False)
+        saved = check_scalar(dual, "dual")
+        return cls(policy, target_cost, lr=lr, lam0=min(max(saved, -bound), bound), lam_max=bound)
 
     @property
     def lam(self) -> float:

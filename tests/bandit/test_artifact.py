@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from banditroute.bandit import ArtifactError, LinUCB, export, import_artifact, make_policy, to_bytes
+from banditroute.bandit import POLICIES, ArtifactError, LinUCB, export, import_artifact, make_policy, to_bytes
 from banditroute.env.features import Featurizer
 
 PROMPTS = [f"prompt {i} about {t}" for i, t in enumerate(["math", "law", "code", "art", "bio"] * 12)]
@@ -46,7 +46,8 @@ def test_manifest_is_inspectable(trained, tmp_path: Path) -> None:
     m = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert m["policy"] == "linucb" and m["models"] == ["a", "b", "c"] and m["dim"] == 6
     assert m["featurizer"]["kind"] == "tfidf-svd"
-    assert set(m["arrays"]) >= {"policy/A_inv", "policy/b", "featurizer/components"}
+    assert {"policy/A", "policy/A_inv", "policy/b", "policy/bc", "policy/n"} <= set(m["arrays"])
+    assert {f"featurizer/{k}" for k in f.state()[1]} <= set(m["arrays"]) and f.state()[1]
     assert all(len(v["sha256"]) == 64 for v in m["arrays"].values())
 
 
@@ -121,16 +122,21 @@ def test_pickled_arrays_are_never_loaded(trained, tmp_path: Path) -> None:
         import_artifact(d)
 
 
-def test_every_registered_policy_round_trips(tmp_path: Path) -> None:
-    from banditroute.bandit import POLICIES
-
-    for name in POLICIES:
-        p = make_policy(name, ["a", "b"], 3, seed=1)
-        x = np.array([0.1, -0.2, 1.0])
-        p.update(x, "a", 0.7, 0.01)
-        q = import_artifact(to_bytes(p)).policy
-        for k, v in p.state_dict()["arrays"].items():
-            np.testing.assert_array_equal(v, q.state_dict()["arrays"][k])
+@pytest.mark.parametrize("name", sorted(n for n, cls in POLICIES.items() if cls.from_hyperparameters))
+def test_every_registered_policy_round_trips(name: str) -> None:
+    p = make_policy(name, ["a", "b"], 3, seed=1)
+    x = np.array([0.1, -0.2, 1.0])
+    p.update(x, "a", 0.7, 0.01)
+    q = import_artifact(to_bytes(p)).policy
+    assert type(q) is type(p) and q.hyperparameters() == p.hyperparameters()
+    a, b = p.state_dict(), q.state_dict()
+    assert a["meta"] == b["meta"] and set(a["arrays"]) == set(b["arrays"]) and a["arrays"]
+    for k, v in a["arrays"].items():
+        np.testing.assert_array_equal(v, b["arrays"][k])
+    qa, ca = p.estimates(x[None])
+    qb, cb = q.estimates(x[None])
+    np.testing.assert_array_equal(qa, qb)
+    np.testing.assert_array_equal(ca, cb)
 
 
 def test_featurizer_dim_must_match(trained) -> None:

@@ -1,4 +1,5 @@
-"""Every registered policy honours the contract of bandit.base."""
+"""Every registered policy honours the contract of bandit.base (onnx-static, built from a network rather than
+hyperparameters, has its own tests in test_onnx_static.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 
 from banditroute.bandit import POLICIES, Oracle, Policy, make_policy
 from banditroute.bandit.errors import InvalidInputError, StateError, UnknownModelError
+
+BUILDABLE = sorted(n for n, cls in POLICIES.items() if cls.from_hyperparameters)
 
 MODELS = ["cheap", "mid", "pricey", "best"]
 DIM = 5
@@ -36,7 +39,7 @@ def train(p: Policy, n: int = 40) -> None:
         p.update(X[i], p.models[j], float(rng.random()), 0.001 * (j + 1))
 
 
-@pytest.fixture(params=sorted(POLICIES))
+@pytest.fixture(params=BUILDABLE)
 def name(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -95,7 +98,10 @@ def test_update_moves_the_estimate(name: str) -> None:
 def test_state_round_trip_is_exact(name: str) -> None:
     p = new(name)
     train(p)
-    clone = new(name)
+    for x in contexts(3, 9):  # move p's generator away from its seed: the state must carry it
+        prepare(p)
+        p.select(x)
+    clone = make_policy(name, MODELS, DIM, seed=123)
     clone.load_state_dict(p.state_dict())
     a, b = p.state_dict(), clone.state_dict()
     assert a["meta"] == b["meta"]
@@ -204,3 +210,50 @@ def test_batch_update_equals_sequential_in_estimates(name: str) -> None:
     qb, cb = b.estimates(X)
     np.testing.assert_allclose(qa, qb, atol=1e-9)
     np.testing.assert_allclose(ca, cb, atol=1e-9)
+
+
+def test_within_cost_keeps_the_candidates_estimated_under_the_cap(name: str) -> None:
+    p = new(name)
+    x = contexts(1)[0]
+    for j, m in enumerate(MODELS):  # learned costs 0.001, 0.002, 0.003, 0.004
+        for _ in range(20):
+            p.update(x, m, 0.5, 0.001 * (j + 1))
+    cost = p.estimates(x[None])[1][0]
+    cap = float(np.sort(cost)[1]) + 1e-12  # the two cheapest fit
+    within = p.within_cost(x, cap)
+    assert within == [m for j, m in enumerate(MODELS) if cost[j] <= cap] and len(within) == 2
+    assert p.within_cost(x, cap, candidates=["pricey", "mid", "best"]) == [
+        m for m in MODELS if m in ("pricey", "mid", "best") and cost[MODELS.index(m)] <= cap
+    ]
+    # nothing fits: the candidate estimated cheapest, so a request is never left without a model
+    assert p.within_cost(x, 1e-9, candidates=["best", "pricey"]) == ["pricey"]
+    with pytest.raises(InvalidInputError, match="max_cost must be > 0"):
+        p.within_cost(x, 0.0)
+    with pytest.raises(UnknownModelError):
+        p.within_cost(x, 1.0, candidates=["nope"])
+
+
+def test_warm_start_aligns_the_learned_state_to_the_new_models(name: str) -> None:
+    source = new(name)
+    train(source)
+    target = make_policy(name, ["best", "newbie", "cheap"], DIM, seed=1)
+    fresh = make_policy(name, ["newbie"], DIM, seed=1)
+    target.warm_start(source)
+    assert target.models == ("best", "newbie", "cheap")
+    assert target.n_updates == source.n_updates
+    theirs, mine, cold = source.state_dict(), target.state_dict(), fresh.state_dict()
+    for k, a in mine["arrays"].items():
+        np.testing.assert_array_equal(a[0], theirs["arrays"][k][MODELS.index("best")])
+        np.testing.assert_array_equal(a[2], theirs["arrays"][k][MODELS.index("cheap")])
+        np.testing.assert_array_equal(a[1], cold["arrays"][k][0])  # a model the source lacks starts cold
+    X = contexts(5, 8)
+    q_src, c_src = source.estimates(X)
+    q, c = target.estimates(X)
+    for j, m in ((0, "best"), (2, "cheap")):
+        np.testing.assert_allclose(q[:, j], q_src[:, MODELS.index(m)])
+        np.testing.assert_allclose(c[:, j], c_src[:, MODELS.index(m)])
+    other = "linucb" if name != "linucb" else "ucb1"
+    with pytest.raises(StateError, match="cannot warm-start"):
+        target.warm_start(make_policy(other, MODELS, DIM))
+    with pytest.raises(StateError, match="cannot warm-start"):
+        target.warm_start(make_policy(name, MODELS, DIM + 1))

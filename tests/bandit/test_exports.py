@@ -16,6 +16,8 @@ def test_public_api_is_what_we_meant() -> None:
         "LinEpsGreedy",
         "LinTS",
         "LinUCB",
+        "MissingExtraError",
+        "OnnxStaticPolicy",
         "Oracle",
         "Policy",
         "RandomPolicy",
@@ -25,6 +27,7 @@ def test_public_api_is_what_we_meant() -> None:
         "export",
         "import_artifact",
         "make_policy",
+        "policy_from_state",
         "to_bytes",
     }
     for name in bandit.__all__:

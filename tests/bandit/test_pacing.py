@@ -72,3 +72,24 @@ def test_underspending_is_credited_not_lost() -> None:
         costs.append(c)
     overall = (100 * 0.0001 + sum(costs)) / 5100
     assert abs(overall - 0.01) / 0.01 < 0.05
+
+
+def test_resume_continues_from_the_saved_dual() -> None:
+    policy = LinUCB(["a", "b"], 2)
+    first = BudgetPacer(policy, target_cost=0.01, lr=0.1, lam_max=5.0)
+    for c in (0.05, 0.03, 0.02):
+        first.observe_cost(c)
+    again = BudgetPacer.resume(policy, 0.01, first.dual, lr=0.1, lam_max=5.0)
+    assert again.dual == first.dual and again.lam == first.lam > 0
+    assert again.observe_cost(0.05) == first.observe_cost(0.05)
+
+
+@pytest.mark.parametrize(("dual", "lam", "kept"), [(-3.0, 0.0, -3.0), (250.0, 10.0, 10.0), (-250.0, 0.0, -10.0)])
+def test_resume_floors_lambda_at_zero_and_clips_the_dual_to_lam_max(dual: float, lam: float, kept: float) -> None:
+    pacer = BudgetPacer.resume(LinUCB(["a", "b"], 2), 0.01, dual, lam_max=10.0)
+    assert pacer.lam == lam and pacer.dual == kept
+
+
+def test_resume_refuses_a_non_finite_dual() -> None:
+    with pytest.raises(InvalidHyperparameterError, match="dual must be finite"):
+        BudgetPacer.resume(LinUCB(["a", "b"], 2), 0.01, float("nan"))

@@ -1,0 +1,40 @@
+"""Decision distributions: the helpers every policy builds its ``(n, k)`` pmf with.
+
+Each takes a boolean candidate ``mask: (n, k)`` and returns rows that sum to 1 and are 0 outside the mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Relative tolerance under which two scores count as tied (ties split the probability evenly).
+TIE_TOL = 1e-12
+
+
+def uniform_pmf(mask: np.ndarray) -> np.ndarray:
+    """Uniform over the candidates of each row of ``mask: (n, k)``, as ``(n, k)``."""
+    p: np.ndarray = mask / mask.sum(axis=1, keepdims=True)
+    return p
+
+
+def greedy_pmf(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Uniform over the maximisers of ``scores: (n, k)`` among ``mask: (n, k)``, as ``(n, k)``."""
+    s = np.where(mask, scores, -np.inf)
+    best = s.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # inf - inf when the best is +inf (an untried arm under UCB1)
+        threshold = best - TIE_TOL * np.maximum(1.0, np.abs(best))
+    threshold = np.where(np.isposinf(best), np.inf, threshold)
+    top = mask & (s >= threshold)
+    p: np.ndarray = top / top.sum(axis=1, keepdims=True)
+    return p
+
+
+def sampled_argmax_pmf(samples: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Empirical distribution of the argmax of ``samples: (m, n, k)`` among ``mask: (n, k)``, as ``(n, k)``."""
+    s = np.where(mask[None], samples, -np.inf)
+    winners = s.argmax(axis=2)  # (m, n)
+    n, k = mask.shape
+    counts = np.zeros((n, k))
+    np.add.at(counts, (np.broadcast_to(np.arange(n), winners.shape), winners), 1.0)
+    p: np.ndarray = counts / samples.shape[0]
+    return p
