@@ -19,7 +19,8 @@ def encode_array(a: np.ndarray) -> bytes:
 
 
 def decode_array(b: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(b), allow_pickle=False)
+    a: np.ndarray = np.load(io.BytesIO(b), allow_pickle=False)
+    return a
 
 
 def encode_state(state: Mapping[str, Any]) -> dict[str, bytes]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -13,15 +13,18 @@ from banditroute.service.store import Store
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_store(request: Request) -> Store:
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 def get_cache(request: Request) -> PolicyCache:
-    return request.app.state.cache
+    cache: PolicyCache = request.app.state.cache
+    return cache
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -29,7 +32,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 CacheDep = Annotated[PolicyCache, Depends(get_cache)]
 
 
-def require(scope: str):
+def require(scope: str) -> Any:
     """A dependency that admits keys with ``scope`` (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``).
     With no keys configured, auth is off (local development)."""
 

@@ -10,6 +10,9 @@
     ├── Forbidden (403)           a key without the scope the endpoint needs
     └── Unavailable (503)         Redis unreachable or slower than its deadline
 
+A policy that needs an optional dependency this server lacks (``bandit.MissingExtraError``, e.g. onnx-static
+without the ``[onnx]`` extra) answers 501 with the pip command in the message.
+
 Errors of the bandit package (``BanditError``: bad input, unknown model, tampered artifact) map to 422.
 Every error body is ``{"error": {"type", "message"}}``.
 """
@@ -17,6 +20,7 @@ Every error body is ``{"error": {"type", "message"}}``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +28,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from banditroute.bandit.errors import BanditError
+from banditroute.bandit.errors import BanditError, MissingExtraError
 
 log = logging.getLogger("banditroute.service")
 
@@ -76,7 +80,7 @@ ERROR_MODEL = {
 }
 
 
-def responses(*codes: int) -> dict[int | str, dict]:
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         401: "Missing or unknown API key",
         403: "The key lacks the scope",
@@ -100,6 +104,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BanditError)
     async def _bandit(request: Request, exc: BanditError) -> JSONResponse:
         return JSONResponse(error_body("invalid", str(exc)), status_code=422)
+
+    @app.exception_handler(MissingExtraError)
+    async def _extra(request: Request, exc: MissingExtraError) -> JSONResponse:
+        log.warning("optional dependency missing", extra={"error": str(exc), "path": request.url.path})
+        return JSONResponse(error_body("not_installed", str(exc)), status_code=501)
 
     async def _redis(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis unavailable", extra={"error": f"{type(exc).__name__}: {exc}", "path": request.url.path})

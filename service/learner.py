@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from banditroute.bandit import BudgetPacer
 from banditroute.bandit.errors import BanditError
-from banditroute.service.runtime import build_policy
+from banditroute.service.runtime import build_policy, pacer_for
 from banditroute.service.store import Store, StoredPolicy, decode_x
 
 log = logging.getLogger("banditroute.learner")
@@ -31,18 +29,7 @@ def apply_entries(
     An event for a model the policy no longer has (removed since the decision) is skipped and counted.
     """
     policy = build_policy(stored)
-    budget = json.loads(stored.meta["budget"]) if stored.meta.get("budget") else None
-    pacer = (
-        BudgetPacer(
-            policy,
-            budget["target_cost_usd"],
-            lr=budget.get("lr", 0.05),
-            lam0=min(stored.pacer_lam, budget.get("lam_max", 100.0)),
-            lam_max=budget.get("lam_max", 100.0),
-        )
-        if budget
-        else None
-    )
+    pacer = pacer_for(policy, stored.meta, stored.pacer_lam)
     applied = skipped = 0
     for _id, f in entries:
         model = f[b"model"].decode()

@@ -79,7 +79,7 @@ class ServiceMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge
-            return message
+            return dict(message)
 
         try:
             await self.app(scope, receive_wrapper, send_wrapper)

@@ -12,11 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from banditroute.bandit import Policy, make_policy
+from banditroute.bandit import BudgetPacer, Policy, policy_from_state
 from banditroute.env.features import Featurizer, FeaturizerError
 from banditroute.service.errors import Invalid, NotFound
-from banditroute.service.onnx_policy import NAME as ONNX_NAME
-from banditroute.service.onnx_policy import OnnxStaticPolicy
 from banditroute.service.store import Store, StoredPolicy
 
 
@@ -48,16 +46,23 @@ def build_policy(stored: StoredPolicy) -> Policy:
     """A live policy object from its stored meta and state (no I/O)."""
     meta = stored.meta
     hyper = json.loads(meta.get("hyperparameters", "{}"))
-    models = stored.state["meta"]["models"]
-    dim = int(meta["dim"])
-    if meta.get("name") == ONNX_NAME:
-        if stored.onnx is None:
-            raise NotFound(f"policy {stored.pid!r} has no ONNX model stored")
-        policy: Policy = OnnxStaticPolicy(models, dim, onnx_model=stored.onnx, **hyper)
-    else:
-        policy = make_policy(meta["name"], models, dim, **hyper)
-    policy.load_state_dict(stored.state)
-    return policy
+    return policy_from_state(meta["name"], stored.state["meta"]["models"], int(meta["dim"]), hyper, stored.state)
+
+
+def budget_of(meta: dict[str, str]) -> dict[str, Any] | None:
+    """The budget pacing settings a policy was created with (None: not paced)."""
+    raw = meta.get("budget")
+    return json.loads(raw) if raw else None
+
+
+def pacer_for(policy: Policy, meta: dict[str, str], dual: float) -> BudgetPacer | None:
+    """The policy's budget pacer resumed at its stored ``dual`` (None when the policy is not paced)."""
+    budget = budget_of(meta)
+    if budget is None:
+        return None
+    return BudgetPacer.resume(
+        policy, budget["target_cost_usd"], dual, lr=budget.get("lr", 0.05), lam_max=budget.get("lam_max", 100.0)
+    )
 
 
 @dataclass
@@ -70,10 +75,10 @@ class Runtime:
     pacer_lam: float
     checked_at: float
 
-    @property
-    def budget(self) -> dict[str, Any] | None:
-        raw = self.meta.get("budget")
-        return json.loads(raw) if raw else None
+    def lam(self) -> float:
+        """The lambda decisions use when a request names none: the pacer's, or 0 for an unpaced policy."""
+        pacer = pacer_for(self.policy, self.meta, self.pacer_lam)
+        return pacer.lam if pacer is not None else 0.0
 
 
 class PolicyCache:

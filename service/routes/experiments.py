@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from banditroute.service.deps import StoreDep, require
@@ -13,7 +15,7 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 Admin = [require("admin")]
 
 
-def _diff(a: dict, b: dict) -> Difference | None:
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> Difference | None:
     d = difference(a, b)
     return Difference(**d) if d is not None else None
 

@@ -13,10 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from banditroute.bandit import Policy, import_artifact, make_policy, to_bytes
+from banditroute.bandit.onnx_static import NAME as ONNX_STATIC
 from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
 from banditroute.service.errors import Conflict, Invalid, NotFound, TooLarge, responses
-from banditroute.service.onnx_policy import NAME as ONNX_NAME
-from banditroute.service.onnx_policy import OnnxStaticPolicy
 from banditroute.service.runtime import build_policy, policy_meta
 from banditroute.service.schemas import ID_PATTERN, FeedbackCounts, ModelAdd, PolicyCreate, PolicyInfo
 from banditroute.service.store import Store
@@ -32,11 +31,10 @@ async def _save(
     policy: Policy,
     fz: tuple[dict[str, Any], dict[str, Any]] | None,
     budget: dict[str, Any] | None = None,
-    onnx: bytes | None = None,
     replace: bool = False,
 ) -> None:
     meta = policy_meta(policy, fz, budget)
-    if not await store.create_policy(pid, meta, policy.state_dict(), fz, onnx=onnx, replace=replace):
+    if not await store.create_policy(pid, meta, policy.state_dict(), fz, replace=replace):
         raise Conflict(f"policy {pid!r} exists (import with replace=true to overwrite)")
 
 
@@ -94,8 +92,6 @@ async def list_policies(store: StoreDep) -> list[PolicyInfo]:
 async def create_policy(body: PolicyCreate, store: StoreDep, settings: SettingsDep) -> PolicyInfo:
     """Create a policy from a registry name, hyperparameters and models; optionally warm-started from an exported
     artifact (its learned arrays and featurizer; models it lacks start cold, models not asked for are dropped)."""
-    if body.policy == ONNX_NAME:
-        raise Invalid("static ONNX policies are created with POST /v1/policies/import-onnx")
     fz = None
     warm: Policy | None = None
     if body.artifact_b64 is not None:
@@ -123,15 +119,7 @@ async def create_policy(body: PolicyCreate, store: StoreDep, settings: SettingsD
     if warm is not None:
         if warm.dim != dim:
             raise Invalid(f"artifact dim {warm.dim} differs from dim {dim}")
-        for m in [m for m in warm.models if m not in models]:
-            warm.remove_model(m)
-        for m in [m for m in models if m not in warm.models]:
-            warm.add_model(m)
-        state = warm.state_dict()
-        order = [warm.models.index(m) for m in models]
-        state["arrays"] = {k: v[order] for k, v in state["arrays"].items()}
-        state["meta"]["models"] = list(models)
-        policy.load_state_dict(state)
+        policy.warm_start(warm)  # models the artifact lacks start cold, models not asked for are dropped
     await _save(store, body.id, policy, fz, budget=body.budget.model_dump() if body.budget else None)
     return await _info(store, body.id)
 
@@ -154,8 +142,6 @@ async def export_policy(pid: str, store: StoreDep) -> Response:
     stored = await store.load_policy(pid)
     if stored is None:
         raise NotFound(f"unknown policy {pid!r}")
-    if stored.meta["name"] == ONNX_NAME:
-        raise Invalid("a static ONNX policy exports as its ONNX file (the train-rl output), not as an artifact")
     fz = await store.load_featurizer(pid)
     data = to_bytes(build_policy(stored), fz)
     return Response(
@@ -228,8 +214,8 @@ async def import_onnx(
     if not isinstance(models, list) or len(models) < 2:
         raise Invalid("metrics.json lacks the agent's models")
     fz = (spec, arrays)
-    policy = OnnxStaticPolicy(models, int(spec.get("dim", 0)), onnx_model=onnx, explore_floor=explore_floor)
-    await _save(store, id, policy, fz, onnx=onnx)
+    policy = make_policy(ONNX_STATIC, models, int(spec.get("dim", 0)), onnx_model=onnx, explore_floor=explore_floor)
+    await _save(store, id, policy, fz)
     return await _info(store, id)
 
 

@@ -34,7 +34,8 @@ def context(req: RouteRequest, rt: Runtime) -> np.ndarray:
         return np.asarray(req.features, dtype=np.float64)
     if rt.featurizer is None:
         raise Invalid(f"policy {rt.pid!r} has no featurizer: send `features` (dim={dim}) instead of `query`")
-    return rt.featurizer.transform([req.query or ""])[0]
+    x: np.ndarray = rt.featurizer.transform([req.query or ""])[0]
+    return x
 
 
 async def decide(
@@ -49,17 +50,11 @@ async def decide(
     """Decide with ``rt`` and log the decision; returns (decision id, Decision, lambda)."""
     policy = rt.policy
     x = context(req, rt)
-    # a paced policy stores the pacer's dual; decisions use it floored at 0 (see bandit.pacing)
-    lam = req.lam if req.lam is not None else (max(rt.pacer_lam, 0.0) if rt.budget else 0.0)
+    lam = req.lam if req.lam is not None else rt.lam()
     candidates = req.candidates
-    mask = policy.candidate_mask(candidates)  # unknown models -> 422
-    q_est, c_est = policy.estimates(x[None])
     if req.max_cost_usd is not None:
-        within = mask & (c_est[0] <= req.max_cost_usd)
-        if not within.any():  # nothing fits: the cheapest candidate, estimated
-            within = np.zeros_like(mask)
-            within[np.flatnonzero(mask)[np.argmin(c_est[0][mask])]] = True
-        candidates = [m for m, ok in zip(policy.models, within, strict=True) if ok]
+        candidates = policy.within_cost(x, req.max_cost_usd, candidates)
+    q_est, c_est = policy.estimates(x[None])
     did = f"{rt.pid}.{uuid.uuid4().hex}"
     # each decision draws from its own generator, seeded by its id: reproducible, and no shared state to write
     policy.rng = np.random.default_rng(int(did[-32:-16], 16))

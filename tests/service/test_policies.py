@@ -151,7 +151,19 @@ def test_onnx_agent_imports_as_a_static_policy(admin: httpx.Client, tmp_path: Pa
         "/v1/feedback", json={"decision_id": d["decision_id"], "source": "evaluator", "score": 1.0, "wait": True}
     )
     assert fb.status_code == 202 and fb.json()["applied"]  # counted, nothing to learn
-    assert admin.get("/v1/policies/rl/export").status_code == 422
+    info = admin.get("/v1/policies/rl").json()
+    assert info["n_updates"] == 1 and info["policy"] == "onnx-static"
+    # the network is the policy's state: it exports and imports like any other policy
+    r = admin.get("/v1/policies/rl/export")
+    assert r.status_code == 200, r.text
+    art = import_artifact(r.content)
+    assert art.policy.name == "onnx-static" and art.policy.models == tuple(m["models"]) and art.featurizer_state
+    assert import_policy(admin, r.content, "rl-copy")["policy"] == "onnx-static"
+    x = [0.1] * 15 + [1.0]
+    pmfs = [route(admin, features=x, policy=pid).json()["pmf"] for pid in ("rl", "rl-copy")]
+    assert pmfs[0] == pytest.approx(pmfs[1]) and sum(pmfs[0].values()) == pytest.approx(1.0)
+    r = admin.post("/v1/policies/rl/models", json={"model": "extra"})
+    assert r.status_code == 422 and "cannot add" in r.json()["error"]["message"]
     bad = admin.post("/v1/policies/import-onnx", params={"id": "rl2"}, content=b"PK\x05\x06" + b"\0" * 18)
     assert bad.status_code == 422
 
