@@ -183,7 +183,7 @@ class LocalCluster:
     def __init__(self, ports: list[int], directory: str | os.PathLike[str] | None = None) -> None:
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="banditroute-cluster-"))
-        self.nodes = [
+        self.nodes: list[EmbeddedRedis] = [
             EmbeddedRedis(
                 self.directory / str(p),
                 port=p,
@@ -194,7 +194,8 @@ class LocalCluster:
 
     @property
     def url(self) -> str:
-        return self.nodes[0].url
+        url: str = self.nodes[0].url
+        return url
 
     def start(self, timeout: float = 30.0) -> LocalCluster:
         try:

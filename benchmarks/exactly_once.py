@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -30,9 +31,9 @@ from banditroute.testing import ServeProcess, free_port
 MODELS = ["small", "medium", "large"]
 
 
-async def run_all(url: str, bodies: list[tuple[str, dict]], clients: int, deadline: float) -> Counter[int]:
+async def run_all(url: str, bodies: list[tuple[str, dict[str, Any]]], clients: int, deadline: float) -> Counter[int]:
     codes: Counter[int] = Counter()
-    queue: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
     for b in bodies:
         queue.put_nowait(b)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,12 +59,13 @@ def main() -> None:
         X, Q = stream(k, d, args.steps)
         ours, _ = speed(PolicyLearner("linucb", LinUCB([f"m{j}" for j in range(k)], d, seed=0)), X, Q, args.max_seconds)
         rows = [("banditroute linucb", ours, args.steps)]
-        for name, make in (
-            ("vowpalwabbit cb_explore_adf squarecb", lambda k=k: VWLearner(k, "squarecb", 0)),
-            ("mabwiser linucb", lambda k=k: MABWiserLinUCB(k, 0)),
-        ):
+        peers: list[tuple[str, Callable[[int], Any]]] = [
+            ("vowpalwabbit cb_explore_adf squarecb", lambda k: VWLearner(k, "squarecb", 0)),
+            ("mabwiser linucb", lambda k: MABWiserLinUCB(k, 0)),
+        ]
+        for name, make in peers:
             try:
-                learner = make()
+                learner = make(k)
             except ImportError:
                 rows.append((name + " (not installed)", float("nan"), 0))
                 continue

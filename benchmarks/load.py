@@ -21,6 +21,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -73,7 +74,7 @@ end
 """
 
 
-def parse(out: str) -> dict[str, float]:
+def parse(out: str) -> dict[str, Any]:
     def to_ms(v: str, unit: str) -> float:
         return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
@@ -90,7 +91,7 @@ def parse(out: str) -> dict[str, float]:
     }
 
 
-def wrk(url: str, path: str, script: str | None, duration: int, connections: int, threads: int = 2) -> dict:
+def wrk(url: str, path: str, script: str | None, duration: int, connections: int, threads: int = 2) -> dict[str, Any]:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if script:
         cmd += ["-s", script]
@@ -157,7 +158,7 @@ def main() -> None:
                 )
                 for _ in range(200):  # warm the workers' caches
                     httpx.post(url + "/v1/route", json={"policy": "p", "query": queries[0]}, timeout=10)
-                row = {"workers": workers}
+                row: dict[str, Any] = {"workers": workers}
                 row["baseline"] = wrk(url, "/v1/baseline", None, args.duration, args.connections)
                 row["route"] = wrk(url, "/v1/route", str(tmp / "route.lua"), args.duration, args.connections)
                 row["feedback"] = wrk(url, "/v1/feedback", str(tmp / "feedback.lua"), args.duration, args.connections)

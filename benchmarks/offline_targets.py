@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ DROP_29 = {"gemini-3.1-pro-preview", "DeepSeek-Coder-V2", "DeepSeek-V2-Chat"}
 LEARNED_PREFIXES = ("linucb", "lints", "linear-eps-greedy", "supervised_ridge")
 
 
-def best_learned(report: dict, key: str, minimise: bool) -> tuple[str, float | None]:
+def best_learned(report: dict[str, Any], key: str, minimise: bool) -> tuple[str, float | None]:
     rows = [(n, m.get(key)) for n, m in report["methods"].items() if n.startswith(LEARNED_PREFIXES)]
     rows = [(n, v) for n, v in rows if v is not None]
     if not rows:
@@ -37,9 +38,9 @@ def best_learned(report: dict, key: str, minimise: bool) -> tuple[str, float | N
     return (min if minimise else max)(rows, key=lambda r: r[1])
 
 
-def run(name: str, out: Path, **kw) -> dict:
+def run(name: str, out: Path, **kw: Any) -> dict[str, Any]:
     t = time.perf_counter()
-    report = evaluate(EvalConfig(out=str(out / name), progress=False, **kw))
+    report: dict[str, Any] = evaluate(EvalConfig(out=str(out / name), progress=False, **kw))
     print(
         f"  [{name}] {report['dataset']['n_train']} train / {report['dataset']['n_test']} test, "
         f"{time.perf_counter() - t:.1f} s",
@@ -48,11 +49,11 @@ def run(name: str, out: Path, **kw) -> dict:
     return report
 
 
-def decision_speed(k: int = 32, d: int = 64, n: int = 5000) -> dict[str, float]:
+def decision_speed(k: int = 32, d: int = 64, n: int = 5000) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, d)) / np.sqrt(d)
     X[:, -1] = 1.0
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for name in ("linucb", "lints", "linear-eps-greedy"):
         p = make_policy(name, [f"m{j}" for j in range(k)], d, seed=0)
         p.fit_full(X[:500], rng.random((500, k)), rng.random((500, k)) / 1000)
