@@ -79,6 +79,67 @@ async def route_all(url: str, n: int, clients: int, deadline: float) -> list[str
     return ids
 
 
+def feedback_events(ids: list[str], n_events: int) -> list[tuple[str, dict[str, Any]]]:
+    """One feedback per decision, then 5% duplicates and 5% unknown decisions, shuffled after the first copies."""
+    rnd = random.Random(0)
+    bodies = [("/v1/feedback", {"decision_id": d, "source": "user", "score": rnd.random()}) for d in ids]
+    dups = [
+        ("/v1/feedback", {"decision_id": rnd.choice(ids), "source": "user", "score": 0.5})
+        for _ in range(int(n_events * 0.05))
+    ]
+    unknown = [
+        ("/v1/feedback", {"decision_id": f"p.{uuid.uuid4().hex}", "source": "user", "score": 0.5})
+        for _ in range(int(n_events * 0.05))
+    ]
+    # duplicates go after the first copy of their decision so that exactly one copy of each is accepted
+    rnd.shuffle(unknown)
+    mixed = bodies + dups + unknown
+    head, tail = mixed[: len(bodies)], mixed[len(bodies) :]
+    rnd.shuffle(tail)
+    return head + tail
+
+
+def wait_drained(url: str, deadline: float) -> dict[str, Any]:
+    """The policy's info once no feedback is pending (or at the deadline)."""
+    while True:
+        info: dict[str, Any] = httpx.get(url + "/v1/policies/p", timeout=30).json()
+        if info["feedback"]["pending"] == 0 or time.monotonic() > deadline:
+            return info
+        time.sleep(0.2)
+
+
+def summary(
+    args: argparse.Namespace,
+    ids: list[str],
+    codes: Counter[int],
+    info: dict[str, Any],
+    t_route: float,
+    t_fb: float,
+    t_drain: float,
+) -> dict[str, Any]:
+    fb = info["feedback"]
+    return {
+        "workers": args.workers,
+        "clients": args.clients,
+        "decisions": len(ids),
+        "feedback_events_sent": sum(codes.values()),
+        "status_counts": dict(codes),
+        "accepted_202": codes[202],
+        "duplicates_409": codes[409],
+        "unknown_404": codes[404],
+        "server_errors_5xx": sum(v for k, v in codes.items() if k >= 500),
+        "transport_errors": codes[-1],
+        "policy_feedback": fb,
+        "policy_n_updates": info["n_updates"],
+        "route_per_second": round(len(ids) / t_route, 1),
+        "feedback_per_second": round(sum(codes.values()) / t_fb, 1),
+        "drain_seconds_after_load": round(t_drain, 2),
+        # a feedback whose reply was lost in transport may have been accepted: it must then be applied too
+        "exactly_once": fb["accepted"] == fb["applied"] == info["n_updates"]
+        and codes[202] <= fb["accepted"] <= codes[202] + codes[-1],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
@@ -107,57 +168,14 @@ def main() -> None:
         t0 = time.perf_counter()
         ids = asyncio.run(route_all(url, n_unique, args.clients, deadline))
         t_route = time.perf_counter() - t0
-        rnd = random.Random(0)
-        bodies = [("/v1/feedback", {"decision_id": d, "source": "user", "score": rnd.random()}) for d in ids]
-        dups = [
-            ("/v1/feedback", {"decision_id": rnd.choice(ids), "source": "user", "score": 0.5})
-            for _ in range(int(args.events * 0.05))
-        ]
-        unknown = [
-            ("/v1/feedback", {"decision_id": f"p.{uuid.uuid4().hex}", "source": "user", "score": 0.5})
-            for _ in range(int(args.events * 0.05))
-        ]
-        # duplicates go after the first copy of their decision so that exactly one copy of each is accepted
-        rnd.shuffle(unknown)
-        mixed = bodies + dups + unknown
-        head, tail = mixed[: len(bodies)], mixed[len(bodies) :]
-        rnd.shuffle(tail)
+        events = feedback_events(ids, args.events)
         t0 = time.perf_counter()
-        codes = asyncio.run(run_all(url, head + tail, args.clients, deadline))
+        codes = asyncio.run(run_all(url, events, args.clients, deadline))
         t_fb = time.perf_counter() - t0
         t0 = time.perf_counter()
-        while True:
-            info = httpx.get(url + "/v1/policies/p", timeout=30).json()
-            if info["feedback"]["pending"] == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        info = wait_drained(url, deadline)
         t_drain = time.perf_counter() - t0
-        fb = info["feedback"]
-        print(
-            json.dumps(
-                {
-                    "workers": args.workers,
-                    "clients": args.clients,
-                    "decisions": len(ids),
-                    "feedback_events_sent": sum(codes.values()),
-                    "status_counts": dict(codes),
-                    "accepted_202": codes[202],
-                    "duplicates_409": codes[409],
-                    "unknown_404": codes[404],
-                    "server_errors_5xx": sum(v for k, v in codes.items() if k >= 500),
-                    "transport_errors": codes[-1],
-                    "policy_feedback": fb,
-                    "policy_n_updates": info["n_updates"],
-                    "route_per_second": round(len(ids) / t_route, 1),
-                    "feedback_per_second": round(sum(codes.values()) / t_fb, 1),
-                    "drain_seconds_after_load": round(t_drain, 2),
-                    # a feedback whose reply was lost in transport may have been accepted: it must then be applied too
-                    "exactly_once": fb["accepted"] == fb["applied"] == info["n_updates"]
-                    and codes[202] <= fb["accepted"] <= codes[202] + codes[-1],
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(summary(args, ids, codes, info, t_route, t_fb, t_drain), indent=2))
     finally:
         serve.stop()
         server.stop()

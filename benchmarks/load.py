@@ -99,6 +99,33 @@ def wrk(url: str, path: str, script: str | None, duration: int, connections: int
     return parse(out)
 
 
+def seed_decisions(rd: redis.Redis, tmp: Path, n_ids: int, model: str) -> None:
+    """Enough decisions for the feedback run, in the service's own decision format, and wrk's script for them."""
+    x = encode_x(np.r_[np.zeros(63), 1.0])
+    ids = [f"p.{uuid.uuid4().hex}" for _ in range(n_ids)]
+    pipe = rd.pipeline(transaction=False)
+    for did in ids:
+        fields = {"did": did, "x": x, "model": model, "cost_estimate": "0.001", "experiment": "", "arm": ""}
+        pipe.hset(k_decision("p", did), mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(k_decision("p", did), 3600)
+    pipe.execute()
+    (tmp / "ids.txt").write_text("\n".join(ids) + "\n")
+    (tmp / "feedback.lua").write_text(FEEDBACK_LUA.replace("IDS", str(tmp / "ids.txt")).replace("NTHREADS", "2"))
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    print("| workers | endpoint | req/s | p50 ms | p99 ms | non-2xx | req/s vs baseline | p99 vs baseline |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in results:
+        b = row["baseline"]
+        for name in ("baseline", "route", "feedback"):
+            r = row[name]
+            print(
+                f"| {row['workers']} | {name} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                f"{r['non_2xx']} | {r['rps'] / b['rps']:.2f} | {r['p99_ms'] / b['p99_ms']:.2f} |"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=20)
@@ -133,29 +160,7 @@ def main() -> None:
                 httpx.post(
                     url + "/v1/policies/import", params={"id": "p", "replace": True}, content=artifact, timeout=60
                 ).raise_for_status()
-                # enough decisions for the feedback run, in the service's own decision format
-                n_ids = 60_000 * args.duration // 20
-                x = encode_x(np.r_[np.zeros(63), 1.0])
-                ids = [f"p.{uuid.uuid4().hex}" for _ in range(n_ids)]
-                pipe = rd.pipeline(transaction=False)
-                for did in ids:
-                    pipe.hset(
-                        k_decision("p", did),
-                        mapping={
-                            "did": did,
-                            "x": x,
-                            "model": records.models[0],
-                            "cost_estimate": "0.001",
-                            "experiment": "",
-                            "arm": "",
-                        },
-                    )
-                    pipe.expire(k_decision("p", did), 3600)
-                pipe.execute()
-                (tmp / "ids.txt").write_text("\n".join(ids) + "\n")
-                (tmp / "feedback.lua").write_text(
-                    FEEDBACK_LUA.replace("IDS", str(tmp / "ids.txt")).replace("NTHREADS", "2")
-                )
+                seed_decisions(rd, tmp, 60_000 * args.duration // 20, records.models[0])
                 for _ in range(200):  # warm the workers' caches
                     httpx.post(url + "/v1/route", json={"policy": "p", "query": queries[0]}, timeout=10)
                 row: dict[str, Any] = {"workers": workers}
@@ -169,16 +174,7 @@ def main() -> None:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrk, {args.connections} connections, {args.duration} s per run, 127.0.0.1, {os.cpu_count()} cores")
-    print("| workers | endpoint | req/s | p50 ms | p99 ms | non-2xx | req/s vs baseline | p99 vs baseline |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in results:
-        b = row["baseline"]
-        for name in ("baseline", "route", "feedback"):
-            r = row[name]
-            print(
-                f"| {row['workers']} | {name} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                f"{r['non_2xx']} | {r['rps'] / b['rps']:.2f} | {r['p99_ms'] / b['p99_ms']:.2f} |"
-            )
+    print_table(results)
     print(json.dumps(results))
 
 

@@ -50,25 +50,9 @@ class ServiceMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)
 
-        async def reject(code: int, kind: str, text: str) -> None:
-            body = json.dumps(error_body(kind, text)).encode()
-            await send_wrapper(
-                {
-                    "type": "http.response.start",
-                    "status": code,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        try:
-            if length is not None and int(length) > limit:
-                await reject(413, "too_large", f"body of {int(length)} bytes exceeds the limit of {limit}")
-                return
-        except ValueError:
-            await reject(400, "invalid", "bad Content-Length")
+        refusal = _length_refusal(scope, limit)
+        if refusal is not None:
+            await _reject(send_wrapper, send, *refusal)
             return
         seen = 0
 
@@ -85,23 +69,46 @@ class ServiceMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BodyTooLarge:
             if not status["started"]:
-                await reject(413, "too_large", f"body exceeds the limit of {limit} bytes")
+                await _reject(send_wrapper, send, 413, "too_large", f"body exceeds the limit of {limit} bytes")
         finally:
-            elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or ("unmatched" if status["code"] == 404 else path[:64])
-            method = scope.get("method", "")
-            metrics.REQUESTS.labels(method=method, path=template, status=str(status["code"])).inc()
-            metrics.LATENCY.labels(method=method, path=template).observe(elapsed)
-            if status["code"] >= 500:
-                metrics.ERRORS.labels(path=template).inc()
-            log.info(
-                "request",
-                extra={
-                    "request_id": rid,
-                    "method": method,
-                    "path": path,
-                    "status": status["code"],
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+            _record(scope, path, int(status["code"]), rid, time.perf_counter() - start)
+
+
+def _length_refusal(scope: dict[str, Any], limit: int) -> tuple[int, str, str] | None:
+    """(status, kind, message) when the declared Content-Length is malformed or over ``limit``."""
+    length = dict(scope.get("headers") or []).get(b"content-length")
+    if length is None:
+        return None
+    try:
+        n = int(length)
+    except ValueError:
+        return 400, "invalid", "bad Content-Length"
+    return (413, "too_large", f"body of {n} bytes exceeds the limit of {limit}") if n > limit else None
+
+
+async def _reject(send_start: Any, send: Any, code: int, kind: str, text: str) -> None:
+    """Answer with the service's error body (the start goes through ``send_start`` so it is counted)."""
+    body = json.dumps(error_body(kind, text)).encode()
+    await send_start(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _record(scope: dict[str, Any], path: str, code: int, rid: str, elapsed: float) -> None:
+    """Metrics and one access-log line for a finished request."""
+    route = scope.get("route")
+    template = getattr(route, "path", None) or ("unmatched" if code == 404 else path[:64])
+    method = scope.get("method", "")
+    metrics.REQUESTS.labels(method=method, path=template, status=str(code)).inc()
+    metrics.LATENCY.labels(method=method, path=template).observe(elapsed)
+    if code >= 500:
+        metrics.ERRORS.labels(path=template).inc()
+    log.info(
+        "request",
+        extra={"request_id": rid, "method": method, "path": path, "status": code, "ms": round(elapsed * 1000, 2)},
+    )
