@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from banditroute.bandit import LinUCB, registry
 from banditroute.cli import app
 from banditroute.simulations.evaluate import EvalConfig, evaluate
+from banditroute.simulations.methods import learning_policies
 
 REQUIRED = {"quality", "cost_usd", "v_b", "regret", "aiq", "cheapest_within_1pt_cost_share", "call_share"}
 
@@ -31,7 +35,8 @@ def test_report_has_every_method_and_metric(report) -> None:
     names = set(rep["methods"])
     assert {"oracle", "random", "best_single", "supervised_ridge"} <= names
     assert {f"single:{m}" for m in rep["dataset"]["models"]} <= names
-    for p in ("linucb", "lints", "linear-eps-greedy", "ucb1", "thompson"):
+    assert rep["config"]["policies"] == learning_policies()  # no --policies: every registered learner
+    for p in learning_policies():
         assert {f"{p}[full]", f"{p}[online]"} <= names
     for name, m in rep["methods"].items():
         assert set(m) >= REQUIRED, name
@@ -63,6 +68,45 @@ def test_learned_routers_beat_random(report) -> None:
     m = rep["methods"]
     assert m["linucb[full]"]["quality"] > m["random"]["quality"] + 0.1
     assert m["supervised_ridge"]["quality"] > m["random"]["quality"] + 0.1
+
+
+class Throwaway(LinUCB):
+    """A policy registered by the test only: LinUCB under another name."""
+
+    name = "throwaway"
+
+
+def test_a_registered_policy_is_evaluated_with_no_edit_to_simulations(
+    mmlu_slice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(registry.POLICIES, Throwaway.name, Throwaway)
+    for name in learning_policies():  # keep the run short: linucb and the newcomer are the only learners
+        if name not in ("linucb", Throwaway.name):
+            monkeypatch.delitem(registry.POLICIES, name)
+    assert {"random", "best-single", "oracle"} <= set(registry.POLICIES)  # baselines are not fitted as learners
+    rep = evaluate(EvalConfig(records=str(mmlu_slice), out=str(tmp_path), dim=16, progress=False))
+    fitted = {n for n in rep["methods"] if n.endswith(("[full]", "[online]"))}
+    assert fitted == {"linucb[full]", "linucb[online]", "throwaway[full]", "throwaway[online]"}
+    assert rep["config"]["policies"] == ["linucb", "throwaway"]
+    # the registry's class was fitted (the same algorithm and seed as linucb), and the report shows it
+    for how in ("full", "online"):
+        assert rep["methods"][f"throwaway[{how}]"]["quality"] == rep["methods"][f"linucb[{how}]"]["quality"]
+    assert "| throwaway[online] |" in (tmp_path / "report.md").read_text()
+
+
+def test_the_report_writer_reads_the_report_dict_only(report) -> None:
+    rep, out = report
+    code = (
+        "import sys; import banditroute.simulations.report as r; "
+        "assert 'banditroute.simulations.evaluate' not in sys.modules, 'report imports evaluate'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from banditroute.simulations.report import write_evaluation_report
+
+    again = out / "again"
+    again.mkdir()
+    write_evaluation_report(json.loads((out / "report.json").read_text()), again)  # from the JSON, nothing else
+    assert (again / "report.md").read_text() == (out / "report.md").read_text()
 
 
 def test_two_model_pools_get_routellm_metrics(tmp_path: Path, mmlu_slice: Path) -> None:
