@@ -35,7 +35,7 @@ def make_env(kind: str, quality: np.ndarray, cost: np.ndarray, features: np.ndar
     raise ValueError(f"env must be one of {ENVS}, got {kind!r}")
 
 
-def _algo_class(algo: str) -> Any:
+def algo_class(algo: str) -> Any:
     from stable_baselines3 import A2C, DQN, PPO
 
     classes = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
@@ -79,7 +79,7 @@ def hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
 
 def make_agent(algo: str, env_kind: str, env: Any, steps: int, seed: int) -> Any:
     """An untrained SB3 agent of ``algo`` on ``env`` with this project's hyperparameters for ``steps`` steps."""
-    cls = _algo_class(algo)
+    cls = algo_class(algo)
     return cls("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyperparameters(algo, env_kind, steps))
 
 
@@ -213,7 +213,7 @@ def train_rl(
         raise ValueError(f"env must be one of {ENVS}, got {env_kind!r}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    _algo_class(algo)  # an unknown algo fails before the records are read
+    algo_class(algo)  # an unknown algo fails before the records are read
     torch.set_num_threads(max(1, int(torch_threads)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -135,9 +135,9 @@ def test_invalid_tables(tables) -> None:
         RoutingEnv(bad, c, x)
     with pytest.raises(ValueError, match="episode_length"):
         BudgetedRoutingEnv(q, c, x, episode_length=0)
+    e = RoutingEnv(q, c, x)
+    e.reset(seed=0)
     with pytest.raises(ValueError, match="action"):
-        e = RoutingEnv(q, c, x)
-        e.reset(seed=0)
         e.step(9)
 
 

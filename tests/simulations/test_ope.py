@@ -80,5 +80,9 @@ def test_cli_on_a_jsonl_log(tmp_path: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    assert "dr" in r.output and "ESS" in r.output
-    assert set(json.loads((tmp_path / "e.json").read_text())) >= {"ips", "snips", "dr", "ess"}
+    # the command's figures are the estimators' on the logged decisions and the exported candidate
+    direct = estimate(logged, cand.pmf_batch(logged.X, 0.0), n_boot=100, seed=0)
+    assert json.loads((tmp_path / "e.json").read_text()) == json.loads(json.dumps(direct))
+    assert f"ESS {direct['ess']:.1f}" in r.output
+    for key in ("ips", "snips", "dr"):
+        assert f"{key:5s} {direct[key]['value']:.4f}" in r.output

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from banditroute.env.budgeted_env import BudgetedRoutingEnv
 from banditroute.env.features import FeaturizerSpec
+from banditroute.simulations.data import prepare
 
 pytest.importorskip("stable_baselines3")
 
-from banditroute.simulations.rl import onnx_actions, train_rl
+from banditroute.simulations.rl import algo_class, onnx_actions, rollout, train_rl
 
 
 @pytest.mark.parametrize(("algo", "env_kind"), [("ppo", "routing"), ("dqn", "routing"), ("a2c", "budgeted")])
@@ -20,24 +22,42 @@ def test_short_training_run_writes_metrics_and_a_faithful_onnx(
     mmlu_slice: Path, tmp_path: Path, algo: str, env_kind: str
 ) -> None:
     out = tmp_path / algo
-    m = train_rl(
-        mmlu_slice,
-        algo=algo,
-        env_kind=env_kind,
-        steps=1024,
-        out=out,
-        seed=0,
-        spec=FeaturizerSpec(dim=16, max_features=2000),
-        progress_bar=False,
-    )
+    spec = FeaturizerSpec(dim=16, max_features=2000)
+    m = train_rl(mmlu_slice, algo=algo, env_kind=env_kind, steps=1024, out=out, seed=0, spec=spec, progress_bar=False)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(m))
-    assert saved["onnx_parity"]["mismatches"] == 0 and saved["onnx_parity"]["contexts"] == 120
     assert saved["torch_threads"] == 1
-    assert set(saved["test"]["call_share"]) == set(saved["models"])
-    assert sum(saved["test"]["call_share"].values()) == pytest.approx(1.0)
     for name in ("agent.zip", "policy.onnx", "featurizer.json", "featurizer.npz"):
         assert (out / name).exists()
+
+    # faithful: the saved ONNX graph acts as the saved SB3 agent on the test contexts and on random ones
+    agent = algo_class(algo).load(out / "agent.zip", device="cpu")
+    prep = prepare(mmlu_slice, seed=0, spec=spec)
+    obs = prep.x_test if env_kind == "routing" else np.hstack([prep.x_test, np.ones((len(prep.test), 2))])
+    rand = np.random.default_rng(2).uniform(-1, 1, (300, obs.shape[1]))
+    for o in (obs.astype(np.float32), rand.astype(np.float32)):
+        np.testing.assert_array_equal(onnx_actions(out / "policy.onnx", o), agent.predict(o, deterministic=True)[0])
+    assert saved["onnx_parity"] == {"contexts": len(prep.test), "mismatches": 0}
+
+    # the metrics are the agent's figures on the test split, next to references recomputed from the records
+    test = prep.test
+    assert saved["models"] == list(test.models) and saved["n_test"] == len(test) == 120
+    assert saved["random"]["mean_quality"] == pytest.approx(test.quality.mean())
+    assert saved["oracle"]["mean_quality"] == pytest.approx(test.quality.max(axis=1).mean())
+    if env_kind == "routing":
+        actions = onnx_actions(out / "policy.onnx", obs.astype(np.float32))
+        expected = test.quality[np.arange(len(test)), actions].mean()
+        shares = np.bincount(actions, minlength=test.n_models) / len(test)
+    else:
+        env_kwargs = {"lam": 0.0, "cost_scale": prep.cost_scale}
+        env = BudgetedRoutingEnv.from_records(test, prep.x_test, **env_kwargs)
+        r = rollout(agent, env, 0, episodes=saved["test"]["episodes"])
+        expected = r["quality"].mean()
+        shares = np.bincount(r["action"], minlength=test.n_models) / r["action"].size
+        assert saved["test"]["mean_cost_usd"] == pytest.approx(r["cost"].mean())
+    assert saved["test"]["mean_quality"] == pytest.approx(expected)
+    assert saved["test"]["mean_quality"] <= saved["oracle"]["mean_quality"]
+    assert list(saved["test"]["call_share"].values()) == pytest.approx(shares.tolist())
 
 
 def test_onnx_matches_sb3_on_random_contexts(mmlu_slice: Path, tmp_path: Path) -> None:
