@@ -21,14 +21,16 @@ from banditroute.bandit.base import greedy_pmf
 from banditroute.env.features import Featurizer
 from banditroute.simulations import stream
 
-#: Registered policies that are not learners: evaluate reports random, best_single and oracle as baselines of its
-#: own, and an ONNX agent (onnx-static) from its train-rl directory.
-NOT_LEARNERS = frozenset({"random", "best-single", "oracle", "onnx-static"})
+#: Registered policies that evaluate reports as baselines of its own (random, best_single, oracle).
+BASELINES = frozenset({"random", "best-single", "oracle"})
+#: The registry's name of an exported RL agent (evaluated from its train-rl directory, never fitted).
+ONNX_STATIC = "onnx-static"
 
 
 def learning_policies() -> list[str]:
-    """Every registered policy that learns, in registry order: the methods evaluate fits by default."""
-    return [name for name in registry.POLICIES if name not in NOT_LEARNERS]
+    """The methods evaluate fits by default: every registered policy, in registry order, that can be built from
+    hyperparameters (onnx-static needs a trained network) and is not one of the :data:`BASELINES`."""
+    return [n for n, cls in registry.POLICIES.items() if cls.from_hyperparameters and n not in BASELINES]
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,31 @@ class Router(Protocol):
 
 @dataclass
 class PolicyRouter:
+    """A policy of the registry deciding on the evaluated contexts.
+
+    ``features``: the policy's own view of the evaluated queries, when it is not the evaluation's featurizer
+    (an RL agent sees its own featurizer's vectors of the same prompts). ``quality_estimates``: False when the
+    policy's estimates are not qualities (an agent's logits or Q-values), so it has no quality ranking.
+    """
+
     name: str
     policy: Policy
     lam_free: bool = False
+    features: np.ndarray | None = None
+    quality_estimates: bool = True
+
+    def _view(self, X: np.ndarray) -> np.ndarray:
+        if self.features is None:
+            return X
+        if self.features.shape[0] != X.shape[0]:
+            raise ValueError(f"{self.name} has its own features of {self.features.shape[0]} queries, not {len(X)}")
+        return self.features
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
-        return self.policy.pmf_batch(X, lam)
+        return self.policy.pmf_batch(self._view(X), lam)
 
     def quality_scores(self, X: np.ndarray) -> np.ndarray | None:
-        return self.policy.estimates(X)[0]
+        return self.policy.estimates(self._view(X))[0] if self.quality_estimates else None
 
 
 @dataclass
@@ -96,26 +114,6 @@ class FixedRouter:
 
     def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
         return np.broadcast_to(self.probs, (X.shape[0], self.probs.shape[0])).copy()
-
-    def quality_scores(self, X: np.ndarray) -> np.ndarray | None:
-        return None
-
-
-@dataclass
-class OnnxRouter:
-    """An exported SB3 agent: its own featurizer and ONNX graph; lambda was fixed at training."""
-
-    name: str
-    path: Path
-    prompts_to_obs: Callable[[np.ndarray], np.ndarray]
-    k: int
-    lam_free: bool = True
-
-    def pmf(self, X: np.ndarray, lam: float) -> np.ndarray:
-        from banditroute.simulations.rl import onnx_actions
-
-        actions = onnx_actions(self.path, self.prompts_to_obs(X))
-        return np.asarray(np.eye(self.k)[actions])
 
     def quality_scores(self, X: np.ndarray) -> np.ndarray | None:
         return None
@@ -190,8 +188,8 @@ def learned(
 
 
 def rl_routers(rl_dirs: list[str], models: tuple[str, ...], test_prompts: np.ndarray) -> dict[str, Router]:
-    """Agents exported by ``train-rl`` (routing env only), each seeing its own featurizer's vectors of the test
-    prompts."""
+    """Agents exported by ``train-rl`` (routing env only) as the registry's onnx-static policy, each seeing its own
+    featurizer's vectors of the test prompts."""
     routers: dict[str, Router] = {}
     for d in rl_dirs:
         path = Path(d)
@@ -200,11 +198,15 @@ def rl_routers(rl_dirs: list[str], models: tuple[str, ...], test_prompts: np.nda
             raise ValueError(f"{path}: the agent routes {meta.get('models')}, this evaluation {list(models)}")
         if meta.get("env") != "routing":
             raise ValueError(f"{path}: only agents of the routing env can be evaluated per query")
-        feats = Featurizer.load(path).transform(list(test_prompts)).astype(np.float32)
-
-        def to_obs(X: np.ndarray, feats: np.ndarray = feats) -> np.ndarray:
-            return feats  # the agent sees its own featurizer's vectors of the same test prompts
-
+        feats = Featurizer.load(path).transform(list(test_prompts))
+        agent = make_policy(
+            ONNX_STATIC,
+            models,
+            feats.shape[1],
+            onnx_model=(path / "policy.onnx").read_bytes(),
+            explore_floor=0.0,  # the agent's own choices, as train-rl measured them
+        )
         name = f"rl:{meta['algo']}:{path.name}"
-        routers[name] = OnnxRouter(name, path / "policy.onnx", to_obs, len(models))
+        # lambda was fixed at training; its scores are logits or Q-values, not qualities
+        routers[name] = PolicyRouter(name, agent, lam_free=True, features=feats, quality_estimates=False)
     return routers

@@ -11,6 +11,7 @@ import pytest
 from banditroute.env.budgeted_env import BudgetedRoutingEnv
 from banditroute.env.features import FeaturizerSpec
 from banditroute.simulations.data import prepare
+from banditroute.simulations.evaluate import EvalConfig, evaluate
 
 pytest.importorskip("stable_baselines3")
 
@@ -82,3 +83,25 @@ def test_bad_arguments(mmlu_slice: Path, tmp_path: Path) -> None:
         train_rl(mmlu_slice, algo="sac", out=tmp_path)
     with pytest.raises(ValueError, match="env must be one of"):
         train_rl(mmlu_slice, env_kind="maze", out=tmp_path)
+
+
+def test_an_agent_is_evaluated_as_the_registry_onnx_policy(mmlu_slice: Path, tmp_path: Path) -> None:
+    spec = FeaturizerSpec(dim=16, max_features=2000)
+    m = train_rl(mmlu_slice, algo="ppo", steps=512, out=tmp_path / "agent", spec=spec, progress_bar=False)
+    rep = evaluate(
+        EvalConfig(
+            records=str(mmlu_slice),
+            out=str(tmp_path / "eval"),
+            dim=8,  # the evaluation's own featurizer: the agent keeps seeing its own (dim 16)
+            policies=["linucb"],
+            rl_dirs=[str(tmp_path / "agent")],
+            progress=False,
+        )
+    )
+    agent = rep["methods"]["rl:ppo:agent"]
+    # the same test queries, the agent's own choices: what train-rl measured
+    assert agent["quality"] == pytest.approx(m["test"]["mean_quality"])
+    assert agent["cost_usd"] == pytest.approx(m["test"]["mean_cost_usd"])
+    assert agent["call_share"] == pytest.approx(m["test"]["call_share"])
+    curve = rep["curves"]["cost_quality"]["rl:ppo:agent"]["quality"]
+    assert curve == [curve[0]] * len(curve)  # lambda was fixed at training
