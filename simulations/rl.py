@@ -199,21 +199,16 @@ def train_rl(
     progress_bar: bool = True,
     budget_per_query: float | None = None,
 ) -> dict[str, Any]:
-    """Train an SB3 agent on the train split, evaluate on the test split, save it and export it to ONNX.
-
-    Writes ``out/agent.zip`` (SB3's own format), ``out/policy.onnx``, ``out/featurizer.{json,npz}`` and
-    ``out/metrics.json``. Returns the metrics.
+    """Train an SB3 agent on the train split, evaluate on the test split, save it and export it to ONNX: writes
+    ``out/agent.zip`` (SB3's own format), ``out/policy.onnx``, ``out/featurizer.{json,npz}`` and
+    ``out/metrics.json``; returns the metrics.
 
     Raises:
         RuntimeError: the ONNX export chooses a different action than SB3 on some test context.
     """
     import torch
 
-    if env_kind not in ENVS:
-        raise ValueError(f"env must be one of {ENVS}, got {env_kind!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    algo_class(algo)  # an unknown algo fails before the records are read
+    _check_arguments(algo, env_kind, steps)
     torch.set_num_threads(max(1, int(torch_threads)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,16 +216,10 @@ def train_rl(
     env_kwargs: dict[str, Any] = {"lam": lam, "cost_scale": prep.cost_scale, "models": prep.train.models}
     if env_kind == "budgeted" and budget_per_query is not None:
         env_kwargs["budget_per_query"] = budget_per_query
-    train_env = make_env(env_kind, prep.train.quality, prep.train.cost, prep.x_train, **env_kwargs)
-    agent = make_agent(algo, env_kind, train_env, steps, seed)
-    t0 = time.perf_counter()
-    agent.learn(total_timesteps=steps, progress_bar=progress_bar)
-    train_seconds = time.perf_counter() - t0
-    agent.save(out / "agent.zip")
+    agent, train_seconds = _train(algo, env_kind, prep, env_kwargs, steps, seed, progress_bar, out)
     prep.featurizer.save(out)
-    test_obs, ort_actions = _export_checked(agent, env_kind, prep, int(train_env.observation_space.shape[0]), out)
+    test_obs, ort_actions = _export_checked(agent, env_kind, prep, out)
 
-    test = prep.test
     metrics: dict[str, Any] = {
         "records": str(records_path),
         "algo": algo,
@@ -239,15 +228,13 @@ def train_rl(
         "seed": seed,
         "lam": lam,
         "cost_scale": prep.cost_scale,
-        "models": list(test.models),
+        "models": list(prep.test.models),
         "n_train": len(prep.train),
-        "n_test": len(test),
+        "n_test": len(prep.test),
         "train_seconds": round(train_seconds, 2),
         "torch_threads": torch.get_num_threads(),
         "onnx_parity": {"contexts": len(test_obs), "mismatches": 0},
-        "random": {"mean_quality": float(test.quality.mean()), "mean_cost_usd": float(test.cost.mean())},
-        "best_single": _best_single(prep),
-        "oracle": {"mean_quality": float(test.quality.max(axis=1).mean())},
+        **_references(prep),
     }
     if env_kind == "routing":
         metrics["test"] = _routing_test(prep, ort_actions)
@@ -258,12 +245,39 @@ def train_rl(
     return metrics
 
 
-def _export_checked(
-    agent: Any, env_kind: str, prep: Prepared, obs_dim: int, out: Path
-) -> tuple[np.ndarray, np.ndarray]:
+def _train(
+    algo: str,
+    env_kind: str,
+    prep: Prepared,
+    env_kwargs: dict[str, Any],
+    steps: int,
+    seed: int,
+    progress_bar: bool,
+    out: Path,
+) -> tuple[Any, float]:
+    """An agent trained on the train split's env, saved as ``out/agent.zip``; and the training seconds."""
+    train_env = make_env(env_kind, prep.train.quality, prep.train.cost, prep.x_train, **env_kwargs)
+    agent = make_agent(algo, env_kind, train_env, steps, seed)
+    t0 = time.perf_counter()
+    agent.learn(total_timesteps=steps, progress_bar=progress_bar)
+    seconds = time.perf_counter() - t0
+    agent.save(out / "agent.zip")
+    return agent, seconds
+
+
+def _check_arguments(algo: str, env_kind: str, steps: int) -> None:
+    """Bad arguments fail before the records are read."""
+    if env_kind not in ENVS:
+        raise ValueError(f"env must be one of {ENVS}, got {env_kind!r}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    algo_class(algo)
+
+
+def _export_checked(agent: Any, env_kind: str, prep: Prepared, out: Path) -> tuple[np.ndarray, np.ndarray]:
     """Export ``out/policy.onnx`` and check that onnxruntime acts as SB3 does on every test context (at a fresh
     episode's start for the budgeted env); returns the test observations and the ONNX actions on them."""
-    export_onnx(agent, obs_dim, out / "policy.onnx")
+    export_onnx(agent, int(agent.observation_space.shape[0]), out / "policy.onnx")
     if env_kind == "routing":
         test_obs = prep.x_test.astype(np.float32)
     else:  # the budget part of the observation at a fresh episode's start
@@ -288,10 +302,16 @@ def _routing_test(prep: Prepared, actions: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _best_single(prep: Prepared) -> dict[str, Any]:
-    j = int(np.argmax(prep.train.quality.mean(axis=0)))  # chosen on train, reported on test
+def _references(prep: Prepared) -> dict[str, Any]:
+    """Random, the best single model (chosen on train) and the oracle on the test split."""
+    test = prep.test
+    j = int(np.argmax(prep.train.quality.mean(axis=0)))
     return {
-        "model": prep.train.models[j],
-        "mean_quality": float(prep.test.quality[:, j].mean()),
-        "mean_cost_usd": float(prep.test.cost[:, j].mean()),
+        "random": {"mean_quality": float(test.quality.mean()), "mean_cost_usd": float(test.cost.mean())},
+        "best_single": {
+            "model": prep.train.models[j],
+            "mean_quality": float(test.quality[:, j].mean()),
+            "mean_cost_usd": float(test.cost[:, j].mean()),
+        },
+        "oracle": {"mean_quality": float(test.quality.max(axis=1).mean())},
     }
