@@ -86,6 +86,9 @@ class Policy(ABC):
     #: False for policies that ``make_policy`` cannot build from hyperparameters alone (onnx-static needs a
     #: trained network): evaluations that build every registered policy skip them.
     from_hyperparameters: ClassVar[bool] = True
+    #: False for baselines that learn nothing worth reporting as a router (random, best single, oracle, a fixed
+    #: ONNX agent): evaluations report them apart.
+    learns: ClassVar[bool] = True
     #: Learned arrays that are not float64, by name (e.g. ``{"onnx_model": "uint8"}``).
     array_dtypes: ClassVar[Mapping[str, str]] = {}
 
@@ -327,8 +330,23 @@ class Policy(ABC):
             )
         theirs, mine = source.state_dict(), self.state_dict()
         rows = {m: source.index_of(m) for m in self.models if m in source.models}
-        arrays = {
-            name: np.stack([theirs["arrays"][name][rows[m]] if m in rows else a[j] for j, m in enumerate(self.models)])
-            for name, a in mine["arrays"].items()
-        }
+        axes = self._arm_axes()
+        arrays = {name: self._align(axes[name], theirs["arrays"][name], a, rows) for name, a in mine["arrays"].items()}
         self.load_state_dict({"meta": {**theirs["meta"], "models": list(self.models)}, "arrays": arrays})
+
+    def _arm_axes(self) -> dict[str, int | None]:
+        """For each state array, the axis that indexes the models (None: shared by all models)."""
+        return dict.fromkeys(self._arrays(), 0)
+
+    def _align(self, axis: int | None, theirs: np.ndarray, mine: np.ndarray, rows: Mapping[str, int]) -> np.ndarray:
+        """``theirs`` re-indexed to this policy's models along ``axis``; a model ``theirs`` lacks takes this
+        policy's own slice (zeros where the other axes differ, e.g. a memory of another length)."""
+        if axis is None:
+            return theirs
+        t, m = np.moveaxis(theirs, axis, 0), np.moveaxis(mine, axis, 0)
+
+        def own(j: int) -> np.ndarray:
+            return m[j] if m.shape[1:] == t.shape[1:] else np.zeros(t.shape[1:], dtype=t.dtype)
+
+        out = np.stack([t[rows[name]] if name in rows else own(j) for j, name in enumerate(self.models)])
+        return np.moveaxis(out, 0, axis)

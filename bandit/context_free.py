@@ -140,6 +140,7 @@ class RandomPolicy(MeanPolicy):
     """Uniform over the candidates; learns nothing that changes its choices."""
 
     name = "random"
+    learns = False
 
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
         return uniform_pmf(mask)
@@ -149,6 +150,7 @@ class BestSingle(MeanPolicy):
     """The model with the best mean ``quality - lam * cost / cost_scale`` on the data it was fitted on."""
 
     name = "best-single"
+    learns = False
 
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
         q, c = self._means()
@@ -162,6 +164,7 @@ class Oracle(MeanPolicy):
     """
 
     name = "oracle"
+    learns = False
     servable = False
 
     def __init__(self, models: Sequence[str], dim: int, **kwargs: Any) -> None:

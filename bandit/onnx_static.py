@@ -55,6 +55,7 @@ class OnnxStaticPolicy(Policy):
 
     name = NAME
     from_hyperparameters = False
+    learns = False
     array_dtypes: ClassVar[Mapping[str, str]] = {"onnx_model": "uint8"}
 
     def __init__(

@@ -12,13 +12,20 @@ from typing import Any
 from banditroute.bandit.base import Policy
 from banditroute.bandit.context_free import UCB1, BestSingle, Oracle, RandomPolicy, Thompson
 from banditroute.bandit.errors import InvalidHyperparameterError
+from banditroute.bandit.knn import KNNRouter
 from banditroute.bandit.linear import LinEpsGreedy, LinTS, LinUCB
+from banditroute.bandit.neural_linear import NeuralLinear
 from banditroute.bandit.onnx_static import OnnxStaticPolicy
+from banditroute.bandit.shared_linear import SharedLinTS, SharedLinUCB
 
 POLICIES: dict[str, type[Policy]] = {
     LinUCB.name: LinUCB,
     LinTS.name: LinTS,
     LinEpsGreedy.name: LinEpsGreedy,
+    SharedLinUCB.name: SharedLinUCB,
+    SharedLinTS.name: SharedLinTS,
+    KNNRouter.name: KNNRouter,
+    NeuralLinear.name: NeuralLinear,
     UCB1.name: UCB1,
     Thompson.name: Thompson,
     RandomPolicy.name: RandomPolicy,

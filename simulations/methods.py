@@ -22,15 +22,16 @@ from banditroute.env.features import Featurizer
 from banditroute.simulations import stream
 
 #: Registered policies that evaluate reports as baselines of its own (random, best_single, oracle).
-BASELINES = frozenset({"random", "best-single", "oracle"})
+#: Registered baselines that evaluate reports under its own names (random, best_single, oracle).
+BASELINES = frozenset(n for n, cls in registry.POLICIES.items() if not cls.learns and cls.from_hyperparameters)
 #: The registry's name of an exported RL agent (evaluated from its train-rl directory, never fitted).
 ONNX_STATIC = "onnx-static"
 
 
 def learning_policies() -> list[str]:
-    """The methods evaluate fits by default: every registered policy, in registry order, that can be built from
-    hyperparameters (onnx-static needs a trained network) and is not one of the :data:`BASELINES`."""
-    return [n for n, cls in registry.POLICIES.items() if cls.from_hyperparameters and n not in BASELINES]
+    """The methods evaluate fits by default: every registered policy, in registry order, that learns and can be
+    built from hyperparameters (onnx-static needs a trained network)."""
+    return [n for n, cls in registry.POLICIES.items() if cls.from_hyperparameters and cls.learns]
 
 
 @dataclass(frozen=True)
