@@ -316,6 +316,25 @@ class Policy(ABC):
         self.rng = s.rng
         self.n_updates = s.n_updates
 
+    def sufficient_state(self) -> dict[str, Any]:
+        """What determines the learned state, for snapshots: by default the whole :meth:`state_dict`. Policies
+        that keep derived arrays (inverses) override this to leave them out; :meth:`load_sufficient_state`
+        recomputes them."""
+        return self.state_dict()
+
+    def load_sufficient_state(self, state: Mapping[str, Any]) -> None:
+        """Install a state from :meth:`sufficient_state` (derived arrays are recomputed)."""
+        self.load_state_dict(state)
+
+    @classmethod
+    def from_sufficient_state(
+        cls, models: Sequence[str], dim: int, hyperparameters: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> Self:
+        """A policy built from its hyperparameters with a :meth:`sufficient_state` installed."""
+        policy = cls(models, dim, **hyperparameters)
+        policy.load_sufficient_state(state)
+        return policy
+
     def warm_start(self, source: Policy) -> None:
         """Take ``source``'s learned state, aligned to this policy's models: a model both have takes
         ``source``'s estimates, a model only this policy has keeps its own (the prior, on a new policy), a model

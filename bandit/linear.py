@@ -141,6 +141,29 @@ class LinearPolicy(Policy):
             setattr(self, name, a)
         self._refresh_theta()
 
+    #: derived arrays: left out of :meth:`sufficient_state`, recomputed (inverted) on load
+    _DERIVED: tuple[tuple[str, str], ...] = (("A_inv", "A"),)
+
+    def sufficient_state(self) -> dict[str, Any]:
+        """:meth:`state_dict` without the inverses (``A_inv``): ``A``, ``b``, ``bc`` and ``n`` determine them."""
+        state = self.state_dict()
+        for derived, _ in self._DERIVED:
+            del state["arrays"][derived]
+        return state
+
+    def load_sufficient_state(self, state: Mapping[str, Any]) -> None:
+        """Install a :meth:`sufficient_state`, inverting ``A`` once (not a Sherman-Morrison history)."""
+        arrays = dict(state.get("arrays") or {})
+        for derived, source in self._DERIVED:
+            a = arrays.get(source)
+            if not isinstance(a, np.ndarray) or a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+                raise StateError(f"state array {source!r} is missing or not square; cannot recompute {derived!r}")
+            try:
+                arrays[derived] = np.linalg.inv(a).astype(np.float64)
+            except np.linalg.LinAlgError as exc:
+                raise StateError(f"state array {source!r} is singular: {exc}") from exc
+        self.load_state_dict({**state, "arrays": arrays})
+
     def _meta_extra(self) -> dict[str, Any]:
         return {"since_discount": self._since_discount}
 

@@ -34,6 +34,7 @@ class SharedLinear(LinearPolicy):
     """
 
     _SHARED = ("A0", "A0_inv", "b0", "bc0")
+    _DERIVED = (("A_inv", "A"), ("A0_inv", "A0"))
 
     def __init__(self, models: Sequence[str], dim: int, *, pool_ridge: float = 1.0, **kwargs: Any) -> None:
         self.pool_ridge = check_scalar(pool_ridge, "pool_ridge", low=0.0, low_inclusive=False)
