@@ -23,7 +23,7 @@ from banditroute.service.embedded import EmbeddedRedis
 from banditroute.service.learner import Learner
 from banditroute.service.logs import configure
 from banditroute.service.middleware import ServiceMiddleware
-from banditroute.service.routes import experiments, feedback, ops, policies, route
+from banditroute.service.routes import chat, experiments, feedback, models, ops, policies, route
 from banditroute.service.runtime import PolicyCache
 from banditroute.service.store import Store
 
@@ -45,6 +45,15 @@ def make_client(url: str, settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, **common)
 
 
+async def open_gateway(settings: Settings, store: Store) -> Any:
+    if not settings.upstreams:
+        return None
+    from banditroute.service.gateway.config import load_config
+    from banditroute.service.gateway.runtime import Gateway
+
+    return await Gateway.open(load_config(settings.upstreams), store, settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure(settings.log_level)
@@ -64,9 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         learner = Learner(store, settings.learner_batch) if settings.learner else None
         if learner:
             learner.start()
+        app.state.gateway = await open_gateway(settings, store)
         try:
             yield
         finally:
+            if app.state.gateway is not None:
+                await app.state.gateway.close()
             if learner:
                 await learner.stop()
             await client.aclose()
@@ -85,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for r in (route.router, feedback.router, policies.router, experiments.router, ops.router):
+    for r in (route.router, feedback.router, policies.router, experiments.router, ops.router, chat.router, models.router):
         app.include_router(r)
     app.add_middleware(ServiceMiddleware, settings=settings)
     return app

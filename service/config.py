@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     learner: bool = True
     learner_batch: int = Field(256, ge=1, le=100_000)
     log_level: str = "INFO"
+    upstreams: str | None = None
 
     @field_validator("api_keys")
     @classmethod

@@ -18,6 +18,19 @@ DECISIONS = Counter("banditroute_decisions_total", "Routing decisions", ["policy
 FEEDBACK = Counter("banditroute_feedback_total", "Feedback events", ["source", "outcome"])
 ERRORS = Counter("banditroute_errors_total", "Responses with status >= 500", ["path"])
 FALLBACKS = Counter("banditroute_fallback_total", "Routes answered with the fallback model (Redis away)")
+# the gateway (service/gateway/)
+GATEWAY_ATTEMPTS = Counter(
+    "banditroute_gateway_attempts_total",
+    "Upstream attempts by outcome (ok, client_error, connect, timeout, status, breaker)",
+    ["model", "outcome"],
+)
+GATEWAY_BREAKER_OPENED = Counter("banditroute_gateway_breaker_opened_total", "Circuit breaker openings", ["model"])
+GATEWAY_COST = Counter(
+    "banditroute_gateway_cost_usd_total", "USD spent through the gateway (usage x prices)", ["model"]
+)
+JUDGE = Counter(
+    "banditroute_judge_total", "Evaluator jobs by outcome (queued, dropped, posted, failed, refused)", ["outcome"]
+)
 
 
 def render() -> tuple[bytes, str]:

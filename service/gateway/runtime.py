@@ -1,0 +1,62 @@
+"""The ``Gateway`` the app opens in its lifespan: the validated config, one pooled ``httpx.AsyncClient`` for every
+upstream, a circuit breaker per upstream, the judge queue, and the background tasks that settle each call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+
+from banditroute.service.gateway.breaker import Breaker
+from banditroute.service.gateway.config import GatewayConfig
+
+log = logging.getLogger("banditroute.gateway")
+
+
+class Gateway:
+    """Per-worker gateway state (the breakers too: each worker learns an upstream is down from its own calls)."""
+
+    def __init__(self, config: GatewayConfig, client: httpx.AsyncClient) -> None:
+        self.config = config
+        self.client = client
+        self.breakers = {name: Breaker(config.breaker_failures, config.breaker_reset_s) for name in config.models}
+        self.judge: Any = None  # a judge.Judge when [evaluator] is configured (started by open())
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    async def open(cls, config: GatewayConfig, store: Any, settings: Any) -> Gateway:
+        # trust_env=False: no proxy or netrc from the environment; the upstreams are exactly the configured URLs
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30),
+            trust_env=False,
+            follow_redirects=False,
+        )
+        gw = cls(config, client)
+        if config.evaluator is not None:
+            from banditroute.service.gateway.judge import Judge
+
+            gw.judge = Judge(gw, config.evaluator, store, settings)
+            gw.judge.start()
+        return gw
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background (kept referenced until done; its failure is logged, never raised)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.warning("gateway background task failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        if self.judge is not None:
+            await self.judge.stop()
+        await self.client.aclose()
