@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -140,7 +141,15 @@ class ReplayUpstream:
             )
             return
         include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
-        await self._stream(send, cid, model, text, usage if include_usage else None)
+        # uvicorn drops writes to a closed connection silently: watch for the disconnect, as a real server does
+        streaming = asyncio.create_task(self._stream(send, cid, model, text, usage if include_usage else None))
+        watcher = asyncio.create_task(_disconnected(receive))
+        done, _ = await asyncio.wait({streaming, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if streaming not in done:
+            streaming.cancel()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await streaming
 
     async def _stream(self, send: Any, cid: str, model: ReplayModel, text: str, usage: dict[str, int] | None) -> None:
         self.stats["streams"] += 1
@@ -174,6 +183,11 @@ async def _events(cid: str, model: ReplayModel, text: str, usage: dict[str, int]
     if usage is not None:
         yield ev([], usage=usage)
     yield b"data: [DONE]\n\n"
+
+
+async def _disconnected(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _json(send: Any, status: int, body: Any) -> None:

