@@ -17,7 +17,7 @@ Discounting (``discount < 1``) forgets old evidence for drifting models: every `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -152,9 +152,12 @@ class LinearPolicy(Policy):
         return state
 
     def load_sufficient_state(self, state: Mapping[str, Any]) -> None:
-        """Install a :meth:`sufficient_state`, inverting ``A`` once (not a Sherman-Morrison history)."""
+        """Install a :meth:`sufficient_state`, inverting ``A`` once (not a Sherman-Morrison history); a full
+        :meth:`state_dict` (inverses present) is installed as it is."""
         arrays = dict(state.get("arrays") or {})
         for derived, source in self._DERIVED:
+            if derived in arrays:
+                continue
             a = arrays.get(source)
             if not isinstance(a, np.ndarray) or a.ndim < 2 or a.shape[-1] != a.shape[-2]:
                 raise StateError(f"state array {source!r} is missing or not square; cannot recompute {derived!r}")
@@ -163,6 +166,14 @@ class LinearPolicy(Policy):
             except np.linalg.LinAlgError as exc:
                 raise StateError(f"state array {source!r} is singular: {exc}") from exc
         self.load_state_dict({**state, "arrays": arrays})
+
+    @classmethod
+    def from_sufficient_state(
+        cls, models: Sequence[str], dim: int, hyperparameters: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> Self:
+        policy = cls(models, dim, **hyperparameters)
+        policy.load_sufficient_state(state)
+        return policy
 
     def _meta_extra(self) -> dict[str, Any]:
         return {"since_discount": self._since_discount}

@@ -16,6 +16,14 @@ LATENCY = Histogram(
 )
 DECISIONS = Counter("banditroute_decisions_total", "Routing decisions", ["policy", "model"])
 FEEDBACK = Counter("banditroute_feedback_total", "Feedback events", ["source", "outcome"])
+POLICY_FEEDBACK = Counter(
+    "banditroute_policy_feedback_total", "Feedback events per policy and model", ["policy", "model", "outcome"]
+)
+REWARD_SUM = Counter("banditroute_reward_sum_total", "Sum of accepted feedback scores", ["policy", "model"])
+COST_SUM = Counter("banditroute_cost_usd_sum_total", "Sum of observed costs sent with feedback", ["policy", "model"])
+SHADOW_FAILURES = Counter(
+    "banditroute_shadow_failures_total", "Shadow arms that failed to decide", ["experiment", "arm"]
+)
 ERRORS = Counter("banditroute_errors_total", "Responses with status >= 500", ["path"])
 FALLBACKS = Counter("banditroute_fallback_total", "Routes answered with the fallback model (Redis away)")
 # the gateway (service/gateway/)

@@ -1,20 +1,24 @@
-"""Policies as a worker holds them: built from Redis state and cached per worker, keyed by the state version.
+"""Policies as a worker holds them: the snapshot plus the log after it, applied here with the learner's code.
 
-A route costs one small Redis read (the version) when the cached copy is current, and none at all within
-``state_staleness_ms`` of the last check (a documented, bounded staleness: decisions may use a state up to that
-old; feedback is never lost by it, only applied to decisions a little later).
+A worker loads a policy's snapshot once, then follows the log: within ``state_staleness_ms`` of its last look it
+decides with what it holds; after that a route reads the new log entries (one small round trip, a second one
+for their decisions' features when there are any) and applies them. So decisions reflect accepted feedback
+within that bound, whatever the snapshot cadence and whatever the learner's lag. A replaced policy (a new
+generation) or a log trimmed past the worker's position makes it reload the snapshot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from banditroute.bandit import BudgetPacer, Policy, policy_from_state
+from banditroute.bandit import Policy, policy_from_state
 from banditroute.env.features import Featurizer, FeaturizerError
 from banditroute.service.errors import Invalid, NotFound
+from banditroute.service.eventlog import LiveState, budget_of, pacer_for
 from banditroute.service.store import Store, StoredPolicy
 
 
@@ -43,42 +47,48 @@ def policy_meta(
 
 
 def build_policy(stored: StoredPolicy) -> Policy:
-    """A live policy object from its stored meta and state (no I/O)."""
+    """A live policy object from a materialised stored policy (no I/O)."""
     meta = stored.meta
     hyper = json.loads(meta.get("hyperparameters", "{}"))
     return policy_from_state(meta["name"], stored.state["meta"]["models"], int(meta["dim"]), hyper, stored.state)
 
 
-def budget_of(meta: dict[str, str]) -> dict[str, Any] | None:
-    """The budget pacing settings a policy was created with (None: not paced)."""
-    raw = meta.get("budget")
-    return json.loads(raw) if raw else None
-
-
-def pacer_for(policy: Policy, meta: dict[str, str], dual: float) -> BudgetPacer | None:
-    """The policy's budget pacer resumed at its stored ``dual`` (None when the policy is not paced)."""
-    budget = budget_of(meta)
-    if budget is None:
-        return None
-    return BudgetPacer.resume(
-        policy, budget["target_cost_usd"], dual, lr=budget.get("lr", 0.05), lam_max=budget.get("lam_max", 100.0)
-    )
-
-
 @dataclass
 class Runtime:
-    pid: str
-    version: int
-    policy: Policy
+    """A policy as this worker holds it: its live state (snapshot + log applied) and its featurizer."""
+
+    live: LiveState
     featurizer: Featurizer | None
-    meta: dict[str, str]
-    pacer_lam: float
     checked_at: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def pid(self) -> str:
+        return self.live.pid
+
+    @property
+    def policy(self) -> Policy:
+        return self.live.policy
+
+    @property
+    def version(self) -> int:
+        return self.live.version
+
+    @property
+    def gen(self) -> str:
+        return self.live.gen
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return self.live.meta
+
+    @property
+    def pacer_lam(self) -> float:
+        return self.live.pacer_lam
 
     def lam(self) -> float:
         """The lambda decisions use when a request names none: the pacer's, or 0 for an unpaced policy."""
-        pacer = pacer_for(self.policy, self.meta, self.pacer_lam)
-        return pacer.lam if pacer is not None else 0.0
+        return self.live.lam()
 
 
 class PolicyCache:
@@ -92,28 +102,41 @@ class PolicyCache:
     def forget(self, pid: str) -> None:
         self._cache.pop(pid, None)
 
-    async def get(self, pid: str) -> Runtime:
+    def held(self) -> dict[str, Runtime]:
+        return dict(self._cache)
+
+    async def get(self, pid: str, fresh: bool = False, keep: bool = True) -> Runtime:
+        """The policy ``pid`` with the log applied up to now (``fresh``) or up to ``staleness`` ago. With
+        ``keep=False`` a policy this worker does not hold yet is read but not kept (admin reads do not make a
+        worker follow every policy's log)."""
         now = time.monotonic()
         cached = self._cache.get(pid)
-        if cached is not None and self.staleness > 0 and now - cached.checked_at < self.staleness:
-            return cached
-        version = await self.store.version(pid)
-        if version is None:
+        if cached is not None and not fresh:
+            if self.staleness > 0 and now - cached.checked_at < self.staleness:
+                return cached
+            if cached.lock.locked():  # another request of this worker is reading the log right now
+                return cached
+        if cached is not None:
+            async with cached.lock:
+                caught = await self.store.catch_up(cached.live)
+            if caught is not None:
+                cached.checked_at = now
+                return cached
+        live = await self.store.load_live(pid)
+        if live is None:
             self.forget(pid)
             raise NotFound(f"unknown policy {pid!r}")
-        if cached is not None and cached.version == version:
-            cached.checked_at = now
-            return cached
-        stored = await self.store.load_policy(pid)
-        if stored is None:
-            raise NotFound(f"unknown policy {pid!r}")
         featurizer = None
-        sha = stored.meta.get("featurizer_sha", "")
+        sha = live.meta.get("featurizer_sha", "")
         if cached is not None and cached.meta.get("featurizer_sha", "") == sha:
             featurizer = cached.featurizer
         elif sha:
             fz = await self.store.load_featurizer(pid)
             featurizer = Featurizer.from_state(*fz) if fz else None
-        rt = Runtime(pid, stored.version, build_policy(stored), featurizer, stored.meta, stored.pacer_lam, now)
-        self._cache[pid] = rt
+        rt = Runtime(live, featurizer, now)
+        if keep or cached is not None:
+            self._cache[pid] = rt
         return rt
+
+
+__all__ = ["PolicyCache", "Runtime", "budget_of", "build_policy", "pacer_for", "policy_meta"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 DECISION_PATTERN = r"^[A-Za-z0-9_-]{1,64}\.[0-9a-f]{32}$"
 FiniteFloat = Field(allow_inf_nan=False)
+#: a JSON number and nothing else: no booleans, no numeric strings
+StrictNumber = StrictFloat | StrictInt
 
 
 class Strict(BaseModel):
@@ -27,14 +29,16 @@ class RouteRequest(Strict):
     )
 
     query: str | None = Field(None, min_length=1, pattern=r"\S", description="The query text (or give `features`).")
-    features: list[float] | None = Field(
+    features: list[StrictNumber] | None = Field(
         None, min_length=1, max_length=4096, description="A precomputed feature vector of the policy's dimension."
     )
     candidates: list[str] | None = Field(
         None, min_length=1, max_length=256, description="Restrict the choice to these models."
     )
-    lam: float | None = Field(None, ge=0, le=1e6, description="Price of cost_scale USD in quality units.")
-    max_cost_usd: float | None = Field(None, gt=0, description="Budget preference: skip models estimated dearer.")
+    lam: StrictNumber | None = Field(None, ge=0, le=1e6, description="Price of cost_scale USD in quality units.")
+    max_cost_usd: StrictNumber | None = Field(
+        None, gt=0, description="Budget preference: skip models estimated dearer."
+    )
     unit_id: str | None = Field(None, min_length=1, max_length=256, description="User or session, for sticky A/B.")
     policy: str | None = Field(None, pattern=ID_PATTERN, description="Policy id (default: the configured one).")
     experiment: str | None = Field(None, pattern=ID_PATTERN, description="Route through this A/B experiment.")
@@ -65,12 +69,34 @@ class RouteResponse(BaseModel):
 
 
 class FeedbackRequest(Strict):
+    # strict numbers: true, false and "0.9" are refused (422), not coerced into a score
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {"decision_id": "main." + "0" * 32, "source": "user", "score": 1.0},
+                {
+                    "decision_id": "main." + "0" * 32,
+                    "source": "evaluator",
+                    "score": 0.7,
+                    "cost_usd": 0.0021,
+                    "latency_ms": 840.0,
+                },
+            ]
+        },
+    )
+
     decision_id: str = Field(pattern=DECISION_PATTERN)
     source: Literal["user", "evaluator"]
-    score: float = Field(ge=0, le=1, description="Quality of the answer in [0, 1].")
-    cost_usd: float | None = Field(None, ge=0, le=1e6, description="Observed cost (default: the policy's estimate).")
-    latency_ms: float | None = Field(None, ge=0, le=1e9)
-    wait: bool = Field(False, description="Answer only once the update is applied (bounded by the Redis deadline).")
+    score: StrictNumber = Field(ge=0, le=1, description="Quality of the answer in [0, 1] (a JSON number).")
+    cost_usd: StrictNumber | None = Field(
+        None, ge=0, le=1e6, description="Observed cost (default: the policy's estimate)."
+    )
+    latency_ms: StrictNumber | None = Field(None, ge=0, le=1e9, description="Observed latency, stored on the decision.")
+    wait: StrictBool = Field(
+        False, description="Answer only once the update is applied (bounded by the Redis deadline)."
+    )
 
 
 class FeedbackResponse(BaseModel):
@@ -117,6 +143,39 @@ class PolicyInfo(BaseModel):
     budget: dict[str, Any] | None
     pacer_lam: float
     feedback: FeedbackCounts
+    generation: int = Field(description="Bumped by every replace; feedback on older generations is refused.")
+    dead_letters: int = Field(0, description="Feedback events whose update raised (see /dead-letters).")
+
+
+class DeadLetter(BaseModel):
+    id: str
+    did: str
+    model: str
+    source: str
+    score: str
+    cost: str
+    error: str
+
+
+class DecisionInfo(BaseModel):
+    decision_id: str
+    policy: str
+    generation: int
+    policy_version: int
+    model: str
+    propensity: float
+    pmf: dict[str, float]
+    candidates: list[str]
+    lam: float
+    context_digest: str = Field(description="sha256 of the context vector (little-endian float64).")
+    time: float
+    experiment: str | None = None
+    arm: str | None = None
+    shadow: bool = False
+    cost_estimate_usd: float
+    cost_observed_usd: float | None = None
+    latency_ms: float | None = None
+    feedback: dict[str, float] = Field(description="Scores received, by source.")
 
 
 class ModelAdd(Strict):
@@ -161,6 +220,7 @@ class Difference(BaseModel):
 
 
 class ArmReport(BaseModel):
+    n: int = Field(description="Decisions made by this arm (feedback is counted in `feedback`).")
     name: str
     policy: str
     weight: float

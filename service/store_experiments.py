@@ -38,6 +38,19 @@ class ExperimentStore(PolicyStore):
     async def stop_experiment(self, eid: str) -> None:
         await self.r.hset(k_experiment(eid), mapping={"status": "stopped", "stopped_at": str(time.time())})
 
+    async def delete_experiment(self, eid: str) -> bool:
+        """Delete the definition and every arm's statistics (in each arm's policy slot)."""
+        exp = await self.experiment(eid)
+        if exp is None:
+            return False
+        for arm in exp["definition"]["arms"]:
+            prefix = f"{eid}|{arm['name']}|"
+            names = ["decisions", "fb_n", "fb_sum", "fb_sumsq", "cost_sum", "cost_sumsq"]
+            await self.r.hdel(k_expstats(arm["policy"]), *[prefix + n for n in names])
+        await self.r.delete(k_experiment(eid))
+        await self.r.srem(EXPERIMENTS, eid)
+        return True
+
     async def arm_stats(self, pid: str, eid: str, arm: str) -> dict[str, float]:
         prefix = f"{eid}|{arm}|"
         names = ["decisions", "fb_n", "fb_sum", "fb_sumsq", "cost_sum", "cost_sumsq"]

@@ -1,25 +1,24 @@
-"""Decisions and feedback in Redis: the decision log, exactly-once acceptance (``FEEDBACK_SCRIPT``) and the
-learner's ``drain`` (see :mod:`service.keys` for the protocol)."""
+"""Decisions and feedback in Redis: the decision log, exactly-once acceptance (``FEEDBACK_SCRIPT``), and the
+learner's writes: progress, dead letters, snapshots (see :mod:`service.keys` for the protocol)."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
-from redis.exceptions import WatchError
-
-from banditroute.service.codec import encode_state
+from banditroute.service.eventlog import LiveState
 from banditroute.service.keys import (
     k_counters,
+    k_dead,
     k_decision,
     k_decision_log,
     k_expstats,
     k_feedback,
     k_lock,
     k_mark,
+    k_meta,
+    k_progress,
     k_state,
-    k_version,
 )
 from banditroute.service.store_policies import PolicyStore
 
@@ -67,9 +66,17 @@ class FeedbackStore(PolicyStore):
         mark_ttl: int,
         latency_ms: float | None,
     ) -> tuple[int, str | None]:
-        """(1, stream id) accepted; (-1, None) unknown or expired decision; (-2, None) duplicate."""
+        """(1, "stream-id model") accepted; (-1, None) unknown or expired decision; (-2, None) duplicate; (-3, "decision
+        gen/current gen") a decision of a replaced generation; (-4, None) the policy was deleted."""
         res = await self._feedback(
-            keys=[k_decision(pid, did), k_mark(pid, did, source), k_feedback(pid), k_counters(pid), k_expstats(pid)],
+            keys=[
+                k_decision(pid, did),
+                k_mark(pid, did, source),
+                k_feedback(pid),
+                k_counters(pid),
+                k_expstats(pid),
+                k_meta(pid),
+            ],
             args=[
                 source,
                 repr(float(score)),
@@ -80,50 +87,74 @@ class FeedbackStore(PolicyStore):
             ],
         )
         code = int(res[0])
-        return code, (res[1].decode() if code == 1 else None)
+        if code == -3:
+            return code, f"{res[1].decode()}/{res[2].decode()}"
+        if code == 1:
+            return code, f"{res[1].decode()} {res[2].decode()}"
+        return code, None
 
     async def applied_id(self, pid: str) -> str:
-        v = await self.r.hget(k_state(pid), "last_id")
+        """The learner's position in the log (its published progress, else the snapshot's)."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.hget(k_progress(pid), "pos")
+            pipe.hget(k_state(pid), "pos")
+            prog, snap = await pipe.execute()
+        v = prog or snap
         return v.decode() if v else "0-0"
 
-    async def drain(self, pid: str, batch: int, apply: Any, lease_ms: int = 10_000) -> int:
-        """Apply up to ``batch`` pending feedback events of ``pid`` in order, exactly once.
+    async def progress(self, pid: str) -> dict[str, str]:
+        raw = await self.r.hgetall(k_progress(pid))
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
-        ``apply(stored, entries) -> (new_state, pacer_lam, n_applied, n_skipped)`` does the math. Returns how many
-        events were consumed (0 when none were pending, another learner holds the lease, or a writer raced us).
-        """
-        token = uuid.uuid4().hex
-        if not await self.r.set(k_lock(pid), token, nx=True, px=lease_ms):
-            return 0
-        try:
-            async with self.r.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(k_state(pid))
-                    last = await pipe.hget(k_state(pid), "last_id")
-                    start = "(" + (last.decode() if last else "0-0")
-                    entries = await pipe.xrange(k_feedback(pid), min=start, count=batch)
-                    if not entries:
-                        await pipe.unwatch()
-                        return 0
-                    stored = await self.load_policy(pid)
-                    if stored is None:
-                        await pipe.unwatch()
-                        return 0
-                    new_state, pacer_lam, n_applied, n_skipped = apply(stored, entries)
-                    last_id = entries[-1][0]
-                    pipe.multi()
-                    pipe.hset(
-                        k_state(pid),
-                        mapping={**encode_state(new_state), "last_id": last_id, "pacer_lam": repr(float(pacer_lam))},
-                    )
-                    pipe.incr(k_version(pid))
-                    pipe.hincrby(k_counters(pid), "applied", n_applied)
-                    pipe.hincrby(k_counters(pid), "skipped", n_skipped)
-                    # applied events are in the state now; keep the stream short (the last one stays)
-                    pipe.xtrim(k_feedback(pid), minid=last_id)
-                    await pipe.execute()
-                    return len(entries)
-                except WatchError:
-                    return 0
-        finally:
-            await self._release(keys=[k_lock(pid)], args=[token])
+    async def snapshot_info(self, pid: str) -> dict[str, str]:
+        vals = await self.r.hmget(k_state(pid), ["pos", "at", "version"])
+        return {n: v.decode() for n, v in zip(("pos", "at", "version"), vals, strict=True) if v is not None}
+
+    async def log_length(self, pid: str) -> int:
+        return int(await self.r.xlen(k_feedback(pid)))
+
+    # ---- the learner's writes ------------------------------------------------------------------------------
+    async def hold_lease(self, pid: str, token: str, lease_ms: int) -> bool:
+        """Take the policy's learner lease, or renew it if ``token`` holds it."""
+        return bool(await self._lease(keys=[k_lock(pid)], args=[token, int(lease_ms)]))
+
+    async def release_lease(self, pid: str, token: str) -> None:
+        await self._release(keys=[k_lock(pid)], args=[token])
+
+    async def write_progress(self, live: LiveState, token: str, dead_cap: int = 10_000) -> bool:
+        """Publish the learner's position and counts, and append its new dead letters (forward only)."""
+        flat: list[Any] = []
+        for d in live.dead_letters:
+            flat += [d.entry_id, d.did, d.model, d.source, d.score, d.cost, d.error]
+        ok = await self._progress(
+            keys=[k_lock(live.pid), k_progress(live.pid), k_dead(live.pid), k_meta(live.pid)],
+            args=[
+                token,
+                live.gen,
+                live.pos,
+                live.version,
+                live.applied,
+                live.skipped,
+                live.dead,
+                int(time.time() * 1000),
+                int(dead_cap),
+                *flat,
+            ],
+        )
+        live.dead_letters.clear()
+        return bool(ok)
+
+    async def write_snapshot(self, live: LiveState, token: str, trim_below: str | None) -> bool:
+        """Write ``live`` as the snapshot with its position, atomically; trim the log below ``trim_below``."""
+        flat: list[Any] = []
+        for k, v in live.snapshot_fields().items():
+            flat += [k, v]
+        ok = await self._snapshot(
+            keys=[k_lock(live.pid), k_state(live.pid), k_meta(live.pid), k_feedback(live.pid)],
+            args=[token, live.gen, live.pos, trim_below or "", *flat],
+        )
+        return bool(ok)
+
+    async def dead_letters(self, pid: str, count: int = 100) -> list[dict[str, str]]:
+        entries = await self.r.xrevrange(k_dead(pid), count=count)
+        return [{"id": i.decode(), **{k.decode(): v.decode() for k, v in f.items()}} for i, f in entries]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from banditroute.service.deps import StoreDep, require
 from banditroute.service.errors import Conflict, Invalid, NotFound, responses
@@ -66,6 +66,7 @@ async def report(eid: str, store: StoreDep) -> ExperimentReport:
     out = []
     for a in arms:
         row = ArmReport(
+            n=a["decisions"],
             name=a["name"],
             policy=a["policy"],
             weight=a["weight"],
@@ -90,3 +91,21 @@ async def stop(eid: str, store: StoreDep) -> ExperimentReport:
         raise NotFound(f"unknown experiment {eid!r}")
     await store.stop_experiment(eid)
     return await report(eid, store)
+
+
+@router.delete(
+    "/{eid}",
+    response_model=ExperimentReport | None,
+    dependencies=Admin,
+    responses=responses(401, 403, 404, 503),
+)
+async def delete_experiment(eid: str, store: StoreDep, keep_results: bool = False) -> Response | ExperimentReport:
+    """Stop the experiment and delete it with its statistics (204), or with ``keep_results=true`` only stop it
+    and answer its final report (200); its policies stay either way."""
+    if await store.experiment(eid) is None:
+        raise NotFound(f"unknown experiment {eid!r}")
+    if keep_results:
+        await store.stop_experiment(eid)
+        return await report(eid, store)
+    await store.delete_experiment(eid)
+    return Response(status_code=204)

@@ -24,7 +24,7 @@ router = APIRouter(tags=["feedback"])
 async def feedback(req: FeedbackRequest, store: StoreDep, settings: SettingsDep) -> FeedbackResponse:
     pid = req.decision_id.split(".", 1)[0]
     weight = settings.source_weights.get(req.source, 1.0)
-    code, fid = await store.submit_feedback(
+    code, detail = await store.submit_feedback(
         pid,
         req.decision_id,
         req.source,
@@ -36,10 +36,27 @@ async def feedback(req: FeedbackRequest, store: StoreDep, settings: SettingsDep)
     )
     if code == -1:
         raise NotFound(f"unknown or expired decision {req.decision_id!r}")
+    if code == -4:
+        raise NotFound(f"decision {req.decision_id!r} belongs to policy {pid!r}, which was deleted")
+    if code == -3:
+        made, now = (detail or "/").split("/")
+        metrics.FEEDBACK.labels(source=req.source, outcome="stale_generation").inc()
+        metrics.POLICY_FEEDBACK.labels(policy=pid, model="", outcome="stale_generation").inc()
+        raise Conflict(
+            f"decision {req.decision_id!r} was made by generation {made} of policy {pid!r}, which has since been "
+            f"replaced (now generation {now}); feedback on it is not applied to the new policy"
+        )
     if code == -2:
         metrics.FEEDBACK.labels(source=req.source, outcome="duplicate").inc()
+        metrics.POLICY_FEEDBACK.labels(policy=pid, model="", outcome="duplicate").inc()
         raise Conflict(f"feedback from {req.source!r} on decision {req.decision_id!r} was already accepted")
+    if detail is None:
+        raise RuntimeError(f"feedback script answered {code} without an id")
+    fid, model = detail.split(" ", 1)
     metrics.FEEDBACK.labels(source=req.source, outcome="accepted").inc()
-    assert fid is not None
+    metrics.POLICY_FEEDBACK.labels(policy=pid, model=model, outcome="accepted").inc()
+    metrics.REWARD_SUM.labels(policy=pid, model=model).inc(req.score)
+    if req.cost_usd is not None:
+        metrics.COST_SUM.labels(policy=pid, model=model).inc(req.cost_usd)
     applied = await wait_applied(store, pid, fid, settings.redis_timeout_seconds) if req.wait else False
     return FeedbackResponse(decision_id=req.decision_id, source=req.source, feedback_id=fid, applied=applied)

@@ -12,12 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from banditroute.bandit import Policy, import_artifact, make_policy, to_bytes
+from banditroute.bandit import Policy, import_artifact, make_policy, policy_from_state, to_bytes
 from banditroute.bandit.onnx_static import NAME as ONNX_STATIC
 from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
 from banditroute.service.errors import Conflict, Invalid, NotFound, TooLarge, responses
-from banditroute.service.runtime import build_policy, policy_meta
-from banditroute.service.schemas import ID_PATTERN, FeedbackCounts, ModelAdd, PolicyCreate, PolicyInfo
+from banditroute.service.runtime import PolicyCache, policy_meta
+from banditroute.service.schemas import ID_PATTERN, DeadLetter, FeedbackCounts, ModelAdd, PolicyCreate, PolicyInfo
 from banditroute.service.store import Store
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
@@ -38,26 +38,27 @@ async def _save(
         raise Conflict(f"policy {pid!r} exists (import with replace=true to overwrite)")
 
 
-async def _info(store: Store, pid: str) -> PolicyInfo:
-    stored = await store.load_policy(pid)
-    if stored is None:
-        raise NotFound(f"unknown policy {pid!r}")
+async def _info(store: Store, cache: PolicyCache, pid: str) -> PolicyInfo:
+    rt = await cache.get(pid, fresh=True, keep=False)  # NotFound -> 404
     c = await store.counters(pid)
-    accepted, applied, skipped = c.get("accepted", 0), c.get("applied", 0), c.get("skipped", 0)
+    accepted, applied, skipped, dead = c["accepted"], c["applied"], c["skipped"], c["dead"]
+    meta = rt.meta
     return PolicyInfo(
         id=pid,
-        policy=stored.meta["name"],
-        models=stored.state["meta"]["models"],
-        dim=int(stored.meta["dim"]),
-        version=stored.version,
-        n_updates=int(stored.state["meta"]["n_updates"]),
-        hyperparameters=json.loads(stored.meta.get("hyperparameters", "{}")),
-        has_featurizer=bool(stored.meta.get("featurizer_sha")),
-        budget=json.loads(stored.meta["budget"]) if stored.meta.get("budget") else None,
-        pacer_lam=stored.pacer_lam,
+        policy=meta["name"],
+        models=list(rt.policy.models),
+        dim=int(meta["dim"]),
+        version=rt.version,
+        generation=int(rt.gen or 0),
+        n_updates=rt.policy.n_updates,
+        hyperparameters=json.loads(meta.get("hyperparameters", "{}")),
+        has_featurizer=bool(meta.get("featurizer_sha")),
+        budget=json.loads(meta["budget"]) if meta.get("budget") else None,
+        pacer_lam=rt.pacer_lam,
         feedback=FeedbackCounts(
-            accepted=accepted, applied=applied, skipped=skipped, pending=accepted - applied - skipped
+            accepted=accepted, applied=applied, skipped=skipped, pending=accepted - applied - skipped - dead
         ),
+        dead_letters=dead,
     )
 
 
@@ -71,12 +72,12 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 @router.get("", response_model=list[PolicyInfo], dependencies=Admin, responses=responses(401, 403, 503))
-async def list_policies(store: StoreDep) -> list[PolicyInfo]:
+async def list_policies(store: StoreDep, cache: CacheDep) -> list[PolicyInfo]:
     """Every policy with its version, update count and feedback counts."""
     out = []
     for pid in await store.policy_ids():
         try:
-            out.append(await _info(store, pid))
+            out.append(await _info(store, cache, pid))
         except NotFound:
             continue
     return out
@@ -89,7 +90,7 @@ async def list_policies(store: StoreDep) -> list[PolicyInfo]:
     dependencies=Admin,
     responses=responses(401, 403, 404, 409, 413, 422, 503),
 )
-async def create_policy(body: PolicyCreate, store: StoreDep, settings: SettingsDep) -> PolicyInfo:
+async def create_policy(body: PolicyCreate, store: StoreDep, cache: CacheDep) -> PolicyInfo:
     """Create a policy from a registry name, hyperparameters and models; optionally warm-started from an exported
     artifact (its learned arrays and featurizer; models it lacks start cold, models not asked for are dropped)."""
     fz = None
@@ -121,12 +122,12 @@ async def create_policy(body: PolicyCreate, store: StoreDep, settings: SettingsD
             raise Invalid(f"artifact dim {warm.dim} differs from dim {dim}")
         policy.warm_start(warm)  # models the artifact lacks start cold, models not asked for are dropped
     await _save(store, body.id, policy, fz, budget=body.budget.model_dump() if body.budget else None)
-    return await _info(store, body.id)
+    return await _info(store, cache, body.id)
 
 
 @router.get("/{pid}", response_model=PolicyInfo, dependencies=Admin, responses=responses(401, 403, 404, 503))
-async def get_policy(pid: str, store: StoreDep) -> PolicyInfo:
-    return await _info(store, pid)
+async def get_policy(pid: str, store: StoreDep, cache: CacheDep) -> PolicyInfo:
+    return await _info(store, cache, pid)
 
 
 @router.get(
@@ -137,17 +138,17 @@ async def get_policy(pid: str, store: StoreDep) -> PolicyInfo:
         **responses(401, 403, 404, 422, 503),
     },
 )
-async def export_policy(pid: str, store: StoreDep) -> Response:
-    """The policy's versioned artifact (manifest.json + arrays.npz + SHA256SUMS, zipped), featurizer included."""
-    stored = await store.load_policy(pid)
-    if stored is None:
-        raise NotFound(f"unknown policy {pid!r}")
-    fz = await store.load_featurizer(pid)
-    data = to_bytes(build_policy(stored), fz)
+async def export_policy(pid: str, store: StoreDep, cache: CacheDep) -> Response:
+    """The policy's versioned artifact (manifest.json + arrays.npz + SHA256SUMS, zipped), featurizer included:
+    its state now (snapshot + every accepted event)."""
+    rt = await cache.get(pid, fresh=True, keep=False)
+    async with rt.lock:  # no log entry is applied while the arrays are copied
+        fz = await store.load_featurizer(pid)
+        data = to_bytes(rt.policy, fz)
     return Response(
         data,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{pid}-v{stored.version}.zip"'},
+        headers={"Content-Disposition": f'attachment; filename="{pid}-v{rt.version}.zip"'},
     )
 
 
@@ -167,8 +168,8 @@ async def import_policy(
     raw = await _body(request, settings.max_artifact_bytes)
     art = import_artifact(raw)
     await _save(store, id, art.policy, art.featurizer_state, replace=replace)
-    cache.forget(id)
-    return await _info(store, id)
+    cache.forget(id)  # a replace starts a new generation
+    return await _info(store, cache, id)
 
 
 @router.post(
@@ -183,6 +184,7 @@ async def import_onnx(
     request: Request,
     id: IdQuery,
     store: StoreDep,
+    cache: CacheDep,
     settings: SettingsDep,
     explore_floor: Annotated[float, Query(ge=0, lt=1)] = 0.01,
 ) -> PolicyInfo:
@@ -216,22 +218,24 @@ async def import_onnx(
     fz = (spec, arrays)
     policy = make_policy(ONNX_STATIC, models, int(spec.get("dim", 0)), onnx_model=onnx, explore_floor=explore_floor)
     await _save(store, id, policy, fz)
-    return await _info(store, id)
+    return await _info(store, cache, id)
 
 
-def _mutate(store: Store, pid: str, change: Any) -> Any:
-    async def run() -> None:
-        def apply(stored: Any) -> dict[str, Any]:
-            p = build_policy(stored)
-            change(p)
-            return p.state_dict()
-
-        try:
-            await store.mutate_state(pid, apply)
-        except KeyError as exc:
-            raise NotFound(f"unknown policy {pid!r}") from exc
-
-    return run()
+async def _change(store: Store, cache: PolicyCache, pid: str, op: str, model: str) -> None:
+    """Check an admin change against the policy now (422 if it cannot apply), then append it to the log: the
+    learner and every worker apply it at the same place among the feedback events."""
+    rt = await cache.get(pid, fresh=True, keep=False)
+    async with rt.lock:  # a copy to try the change on: the live policy changes only through the log
+        meta = rt.meta
+        trial = policy_from_state(
+            meta["name"], rt.policy.models, rt.policy.dim, json.loads(meta["hyperparameters"]), rt.policy.state_dict()
+        )
+    if op == "add_model":
+        trial.add_model(model)  # BanditError -> 422
+    else:
+        trial.remove_model(model)
+    if await store.append_op(pid, rt.gen, op, model) is None:
+        raise Conflict(f"policy {pid!r} was replaced or deleted meanwhile; try again")
 
 
 @router.post(
@@ -239,9 +243,8 @@ def _mutate(store: Store, pid: str, change: Any) -> Any:
 )
 async def add_model(pid: str, body: ModelAdd, store: StoreDep, cache: CacheDep) -> PolicyInfo:
     """Add a model to a live policy; it starts from the policy's prior (cold start)."""
-    await _mutate(store, pid, lambda p: p.add_model(body.model))
-    cache.forget(pid)
-    return await _info(store, pid)
+    await _change(store, cache, pid, "add_model", body.model)
+    return await _info(store, cache, pid)
 
 
 @router.delete(
@@ -252,6 +255,35 @@ async def add_model(pid: str, body: ModelAdd, store: StoreDep, cache: CacheDep) 
 )
 async def remove_model(pid: str, model: str, store: StoreDep, cache: CacheDep) -> PolicyInfo:
     """Stop routing to a model (pending feedback on it is skipped and counted)."""
-    await _mutate(store, pid, lambda p: p.remove_model(model))
+    await _change(store, cache, pid, "remove_model", model)
+    return await _info(store, cache, pid)
+
+
+@router.delete("/{pid}", status_code=204, dependencies=Admin, responses=responses(401, 403, 404, 409, 503))
+async def delete_policy(pid: str, store: StoreDep, cache: CacheDep) -> Response:
+    """Delete a policy with its state, log, decisions and idempotency marks. Refused (409) while a running
+    experiment routes through it; feedback on its decisions then answers 404."""
+    if not await store.exists(pid):
+        raise NotFound(f"unknown policy {pid!r}")
+    for eid in await store.experiment_ids():
+        exp = await store.experiment(eid)
+        if exp and exp["status"] == "running" and any(a["policy"] == pid for a in exp["definition"]["arms"]):
+            raise Conflict(f"policy {pid!r} is an arm of running experiment {eid!r}: stop or delete it first")
+    await store.delete_policy(pid)
     cache.forget(pid)
-    return await _info(store, pid)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{pid}/dead-letters",
+    response_model=list[DeadLetter],
+    dependencies=Admin,
+    responses=responses(401, 403, 404, 503),
+)
+async def dead_letters(
+    pid: str, store: StoreDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[DeadLetter]:
+    """Log events whose update raised (newest first): kept out of the state, counted, never retried."""
+    if not await store.exists(pid):
+        raise NotFound(f"unknown policy {pid!r}")
+    return [DeadLetter(**d) for d in await store.dead_letters(pid, limit)]

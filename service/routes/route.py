@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from banditroute.service import metrics
 from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
-from banditroute.service.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable, responses
+from banditroute.service.errors import Conflict, Invalid, NotFound, ServiceError, TooLarge, Unavailable, responses
 from banditroute.service.experiments import assign
 from banditroute.service.runtime import Runtime
 from banditroute.service.schemas import RouteRequest, RouteResponse
@@ -68,6 +68,7 @@ async def decide(
         "candidates": json.dumps(candidates or list(policy.models)),
         "lam": repr(float(lam)),
         "version": rt.version,
+        "gen": rt.gen,
         "time": repr(time.time()),
         "cost_estimate": repr(float(c_est[0, d.index])),
         "quality_estimate": repr(float(q_est[0, d.index])),
@@ -133,12 +134,16 @@ async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> Ro
     did, d, lam = await decide(store, settings, rt, req, experiment, arm)
     shadow_ids = []
     for s_arm, s_pid in shadows:
+        # a shadow arm never fails the served request: its decision is logged whole or not at all (one script),
+        # so a failure leaves nothing behind; it is logged and counted
         try:
             s_rt = await cache.get(s_pid)
             s_did, _, _ = await decide(store, settings, s_rt, req, experiment, s_arm, shadow=True)
             shadow_ids.append(s_did)
-        except (Invalid, NotFound) as exc:  # a shadow arm never fails the served request
-            log.warning("shadow arm skipped", extra={"arm": s_arm, "error": exc.message})
+        except Exception as exc:  # noqa: BLE001 - isolation is the point; the error is logged and counted
+            metrics.SHADOW_FAILURES.labels(experiment=experiment or "", arm=s_arm).inc()
+            message = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+            log.warning("shadow arm failed", extra={"experiment": experiment, "arm": s_arm, "error": message})
     return RouteResponse(
         decision_id=did,
         model=d.model,

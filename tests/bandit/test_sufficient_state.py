@@ -35,3 +35,11 @@ def test_a_missing_source_array_is_a_state_error() -> None:
     del s["arrays"]["A"]
     with pytest.raises(StateError, match="'A' is missing"):
         policy_class("linucb").from_sufficient_state(p.models, 3, p.hyperparameters(), s)
+
+
+def test_a_full_state_loads_as_it_is() -> None:
+    p = make_policy("linucb", ["a", "b"], 3)
+    p.update(np.array([0.3, 0.2, 1.0]), "a", 0.9, 0.01)
+    full = p.state_dict()
+    q = policy_class("linucb").from_sufficient_state(p.models, 3, p.hyperparameters(), full)
+    np.testing.assert_array_equal(q.state_dict()["arrays"]["A_inv"], full["arrays"]["A_inv"])
