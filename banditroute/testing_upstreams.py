@@ -102,8 +102,8 @@ class ReplayUpstream:
     async def _chat(self, scope: dict[str, Any], req: dict[str, Any], receive: Any, send: Any) -> None:
         self.stats["requests"] += 1
         self.last_body = req
-        if self.mode == "hang":
-            await asyncio.sleep(3600)
+        while self.mode == "hang":  # until the test changes the mode (or stops the server)
+            await asyncio.sleep(0.02)
         if self.mode in ("500", "400"):
             code = int(self.mode)
             await _json(send, code, {"error": {"message": f"replay answers {code}", "type": "server_error"}})

@@ -76,6 +76,8 @@ def upstreams() -> Iterator[Upstreams]:
         apps[m] = ReplayUpstream({m: ReplayModel(m, default=default)})
         servers[m] = ServerThread(apps[m]).start()
     yield Upstreams(apps, servers)
+    for app in apps.values():
+        app.mode = "ok"  # releases hanging calls
     for s in servers.values():
         if s.thread.is_alive():
             s.stop()
