@@ -23,7 +23,7 @@ from banditroute.service.embedded import EmbeddedRedis
 from banditroute.service.learner import Learner
 from banditroute.service.logs import configure
 from banditroute.service.middleware import ServiceMiddleware
-from banditroute.service.routes import chat, experiments, feedback, models, ops, policies, route
+from banditroute.service.routes import chat, decisions, experiments, feedback, models, ops, policies, route
 from banditroute.service.runtime import PolicyCache
 from banditroute.service.store import Store
 
@@ -70,7 +70,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         app.state.cache = PolicyCache(store, settings.state_staleness_ms)
         app.state.redis_url = url
-        learner = Learner(store, settings.learner_batch) if settings.learner else None
+        learner = (
+            Learner(
+                store,
+                settings.learner_batch,
+                snapshot_events=settings.snapshot_every_events,
+                snapshot_seconds=settings.snapshot_every_seconds,
+            )
+            if settings.learner
+            else None
+        )
+        app.state.learner = learner
         if learner:
             learner.start()
         app.state.gateway = await open_gateway(settings, store)
@@ -97,7 +107,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for r in (route.router, feedback.router, policies.router, experiments.router, ops.router, chat.router, models.router):
+    for r in (
+        route.router,
+        feedback.router,
+        policies.router,
+        experiments.router,
+        ops.router,
+        chat.router,
+        models.router,
+        decisions.router,
+    ):
         app.include_router(r)
     app.add_middleware(ServiceMiddleware, settings=settings)
     return app

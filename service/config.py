@@ -16,7 +16,9 @@
 | BANDITROUTE_REDIS_TIMEOUT_SECONDS | deadline of one Redis call | 2.0 |
 | BANDITROUTE_STATE_STALENESS_MS | how long a worker decides with its cached policy before checking the version | 100 |
 | BANDITROUTE_LEARNER | run the feedback learner in this process | true |
-| BANDITROUTE_LEARNER_BATCH | feedback events applied per learner transaction | 256 |
+| BANDITROUTE_LEARNER_BATCH | log entries the learner reads and applies per step | 256 |
+| BANDITROUTE_SNAPSHOT_EVERY_EVENTS | the learner writes a snapshot after this many applied log entries ... | 10000 |
+| BANDITROUTE_SNAPSHOT_EVERY_SECONDS | ... or after this long with at least one | 300 |
 | BANDITROUTE_LOG_LEVEL | log level of the JSON logs | INFO |
 """
 
@@ -51,6 +53,10 @@ class Settings(BaseSettings):
     state_staleness_ms: int = Field(100, ge=0, le=60_000)
     learner: bool = True
     learner_batch: int = Field(256, ge=1, le=100_000)
+    # a snapshot rewrites the whole state (32 x 384 LinUCB: ~38 MB); its cost per event is state size / N, so N
+    # is large, and a restart replays at most N entries (seconds at the learner's rate)
+    snapshot_every_events: int = Field(10_000, ge=1, le=10_000_000)
+    snapshot_every_seconds: float = Field(300.0, gt=0, le=86_400)
     log_level: str = "INFO"
     upstreams: str | None = None
 
