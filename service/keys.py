@@ -198,6 +198,13 @@ return 1
 """
 )
 
+# KEYS[1..n] decisions. Their features (``x``), nil for a decision that is gone: one round trip for a whole batch.
+FEATURES_SCRIPT = """
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('HGET', k, 'x') end
+return out
+"""
+
 # KEYS[1] lease; ARGV[1] token, ARGV[2] lease ms. Take the lease if free, renew it if ours: 1 held, 0 not.
 LEASE_SCRIPT = """
 local cur = redis.call('GET', KEYS[1])

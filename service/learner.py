@@ -33,6 +33,7 @@ class Held:
     snapshot_pos: str
     snapshot_time: float
     since_snapshot: int = 0
+    renewed_at: float = 0.0
 
 
 class Learner:
@@ -67,15 +68,21 @@ class Learner:
 
     async def step(self, pid: str) -> int:
         """One step on ``pid``: returns how many log entries were applied (0: none, or not ours)."""
-        if not await self.store.hold_lease(pid, self.token, self.lease_ms):
-            self.held.pop(pid, None)
-            return 0
         h = self.held.get(pid)
+        now = time.monotonic()
+        # renewing the lease is a write (to the AOF too): only every third of its length. Correctness does not
+        # rest on it: every write of ours is fenced by the token in the same script.
+        if h is None or now - h.renewed_at > self.lease_ms / 3000:
+            if not await self.store.hold_lease(pid, self.token, self.lease_ms):
+                self.held.pop(pid, None)
+                return 0
+            if h is not None:
+                h.renewed_at = now
         if h is None:
             live = await self.store.load_snapshot(pid)
             if live is None:
                 return 0
-            h = self.held[pid] = Held(live, live.pos, time.monotonic())
+            h = self.held[pid] = Held(live, live.pos, now, renewed_at=now)
         live = h.live
         tail = await self.store.read_tail(pid, live.pos, self.batch)
         if tail.gen != live.gen or id_key(live.pos) < id_key(tail.trimmed):

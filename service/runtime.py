@@ -98,6 +98,7 @@ class PolicyCache:
         self.store = store
         self.staleness = staleness_ms / 1000.0
         self._cache: dict[str, Runtime] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
 
     def forget(self, pid: str) -> None:
         self._cache.pop(pid, None)
@@ -122,6 +123,15 @@ class PolicyCache:
             if caught is not None:
                 cached.checked_at = now
                 return cached
+        # one load per policy at a time: concurrent first requests wait for it instead of each reading the state
+        loading = self._loading.setdefault(pid, asyncio.Lock())
+        async with loading:
+            again = self._cache.get(pid)
+            if again is not None and again is not cached:
+                return again
+            return await self._load(pid, cached, keep, now)
+
+    async def _load(self, pid: str, cached: Runtime | None, keep: bool, now: float) -> Runtime:
         live = await self.store.load_live(pid)
         if live is None:
             self.forget(pid)

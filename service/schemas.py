@@ -165,7 +165,7 @@ class DecisionInfo(BaseModel):
     model: str
     propensity: float
     pmf: dict[str, float]
-    candidates: list[str]
+    candidates: list[str] | None = Field(description="The candidates asked for (null: every model of the policy).")
     lam: float
     context_digest: str = Field(description="sha256 of the context vector (little-endian float64).")
     time: float

@@ -15,6 +15,7 @@ from banditroute.service.codec import decode_featurizer, encode_featurizer, enco
 from banditroute.service.eventlog import Entry, LiveState, apply_entry, id_key
 from banditroute.service.keys import (
     APPEND_OP_SCRIPT,
+    FEATURES_SCRIPT,
     FEEDBACK_SCRIPT,
     LEASE_SCRIPT,
     LOG_DECISION_SCRIPT,
@@ -76,6 +77,7 @@ class PolicyStore:
         self._progress = client.register_script(PROGRESS_SCRIPT)
         self._snapshot = client.register_script(SNAPSHOT_SCRIPT)
         self._lease = client.register_script(LEASE_SCRIPT)
+        self._features = client.register_script(FEATURES_SCRIPT)
 
     async def ping(self) -> bool:
         return bool(await self.r.ping())
@@ -194,17 +196,10 @@ class PolicyStore:
             pipe.hget(k_state(pid), "trimmed")
             pipe.xrange(k_feedback(pid), min="(" + after, count=count)
             gen, trimmed, entries = await pipe.execute()
-        xs: list[bytes | None] = []
         dids = [f.get(b"did") for _, f in entries]
-        if any(d is not None for d in dids):
-            async with self.r.pipeline(transaction=False) as pipe:
-                for d in dids:
-                    if d is not None:
-                        pipe.hget(k_decision(pid, d.decode()), "x")
-                found = iter(await pipe.execute())
-            xs = [next(found) if d is not None else None for d in dids]
-        else:
-            xs = [None] * len(entries)
+        keys = [k_decision(pid, d.decode()) for d in dids if d is not None]
+        found = iter(await self._features(keys=keys) if keys else [])
+        xs: list[bytes | None] = [next(found) if d is not None else None for d in dids]
         return Tail(
             gen.decode() if gen is not None else None,
             trimmed.decode() if trimmed else "0-0",

@@ -41,7 +41,7 @@ async def get_decision(decision_id: str = Path(pattern=DECISION_PATTERN), *, sto
         model=d["model"].decode(),
         propensity=float(d["propensity"]),
         pmf=json.loads(d["pmf"]),
-        candidates=json.loads(d["candidates"]),
+        candidates=json.loads(d["candidates"]) if d.get("candidates") else None,
         lam=float(d["lam"]),
         context_digest=hashlib.sha256(d["x"]).hexdigest(),
         time=float(d["time"]),
