@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 
 REQUESTS = Counter("banditroute_requests_total", "HTTP requests", ["method", "path", "status"])
 LATENCY = Histogram(
@@ -39,6 +41,39 @@ GATEWAY_COST = Counter(
 JUDGE = Counter(
     "banditroute_judge_total", "Evaluator jobs by outcome (queued, dropped, posted, failed, refused)", ["outcome"]
 )
+
+
+class _Snapshot:
+    """A collector of gauges computed from Redis at scrape time (the same for every worker)."""
+
+    def __init__(self, rows: list[dict[str, float | str]]) -> None:
+        self.rows = rows
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        specs = [
+            ("lag_events", "banditroute_learner_lag_events", "Accepted feedback the learner has not applied yet"),
+            (
+                "lag_seconds",
+                "banditroute_learner_lag_seconds",
+                "Age of the oldest unapplied feedback",
+            ),
+            ("dead", "banditroute_dead_letters", "Feedback events whose update raised (dead-letter stream)"),
+            ("snapshot_age", "banditroute_snapshot_age_seconds", "Age of the policy's last snapshot"),
+            ("accepted", "banditroute_feedback_accepted", "Feedback accepted into the policy's log (all workers)"),
+            ("applied", "banditroute_feedback_applied", "Feedback applied by the learner (all workers)"),
+        ]
+        for key, name, doc in specs:
+            g = GaugeMetricFamily(name, doc, labels=["policy"])
+            for row in self.rows:
+                g.add_metric([str(row["policy"])], float(row[key]))
+            yield g
+
+
+def render_policies(rows: list[dict[str, float | str]]) -> bytes:
+    """Per-policy gauges read from Redis (learner lag, dead letters, snapshot age, counts)."""
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(rows))
+    return generate_latest(registry)
 
 
 def render() -> tuple[bytes, str]:
