@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -135,10 +136,12 @@ def test_worker_killed_mid_load_loses_no_acknowledged_feedback(redis_url: str, a
         for t in loaders:
             t.start()
         time.sleep(1.5)
-        workers = psutil.Process(proc.pid).children(recursive=True)
-        victims = [w for w in workers if "multiprocessing" in " ".join(w.cmdline()) or w.name().startswith("python")]
-        assert victims, "no worker process found"
-        victims[0].send_signal(signal.SIGKILL)
+        workers = uvicorn_workers(psutil, proc.pid)
+        assert len(workers) == 2, "expected the two uvicorn worker processes"
+        victim = workers[0]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        assert not victim.is_running(), "the worker survived SIGKILL"
         time.sleep(2.0)
         stop.set()
         for t in loaders:
@@ -157,5 +160,24 @@ def test_worker_killed_mid_load_loses_no_acknowledged_feedback(redis_url: str, a
             assert rd.exists(f"br:{{f}}:fb:{did}:user"), did
         assert info["feedback"]["applied"] == info["feedback"]["accepted"] >= len(acked) > 0
         assert 500 not in codes
+        deadline = time.monotonic() + 30
+        while len(uvicorn_workers(psutil, proc.pid)) < 2:  # the supervisor replaced the killed worker
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+        assert victim.pid not in {w.pid for w in uvicorn_workers(psutil, proc.pid)}
     finally:
         serve.stop()
+
+
+def uvicorn_workers(psutil: Any, pid: int) -> list[Any]:
+    """The uvicorn worker processes under ``banditroute serve`` (``pid``): children started by multiprocessing's
+    spawn, not its resource tracker nor the embedded Redis."""
+    out = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            cmd = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+        if "spawn_main" in cmd and "resource_tracker" not in cmd and child.is_running():
+            out.append(child)
+    return out
