@@ -69,14 +69,25 @@ class Artifact:
             raise ArtifactError(f"artifact featurizer: {exc}") from exc
 
 
+def _featurizer_dim(spec: dict[str, Any], arrays: dict[str, Any]) -> int:
+    """The width of the vectors a saved featurizer computes (its spec's ``dim`` is only the SVD width)."""
+    from banditroute.env.features import Featurizer, FeaturizerError
+
+    try:
+        return Featurizer.from_state(dict(spec), dict(arrays)).dim
+    except FeaturizerError as exc:
+        raise ArtifactError(f"artifact featurizer: {exc}") from exc
+
+
 def _files(policy: Policy, featurizer: Any = None) -> dict[str, bytes]:
     state = policy.state_dict()
     arrays = {f"policy/{k}": v for k, v in state["arrays"].items()}
     fz_spec = None
     if featurizer is not None:
         fz_spec, fz_arrays = featurizer.state() if hasattr(featurizer, "state") else featurizer
-        if fz_spec.get("dim") != policy.dim:
-            raise ArtifactError(f"featurizer dim {fz_spec.get('dim')} differs from the policy's dim {policy.dim}")
+        fz_dim = _featurizer_dim(fz_spec, fz_arrays)
+        if fz_dim != policy.dim:
+            raise ArtifactError(f"featurizer dim {fz_dim} differs from the policy's dim {policy.dim}")
         arrays.update({f"featurizer/{k}": np.asarray(v) for k, v in fz_arrays.items()})
     from importlib.metadata import PackageNotFoundError, version
 

@@ -74,7 +74,7 @@ def _hint(exc: Exception) -> str:
     hints: list[tuple[type[Exception], str]] = [
         (RecordsError, "fix the records file or pass another with --records"),
         (PriceTableError, "fix the price table (prices.csv beside the records)"),
-        (FeaturizerError, "check the featurizer options (--dim, --kind)"),
+        (FeaturizerError, "check the featurizer options (--dim, --features)"),
         (ArtifactError, "export the artifact again (banditroute fit, or banditroute policy export)"),
         (InvalidHyperparameterError, "change the value (--hyper, or the policy's defaults)"),
         (UnknownModelError, "use a model the records or the policy have (--models)"),

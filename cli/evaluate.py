@@ -19,10 +19,18 @@ from banditroute.cli.common import (
     parse_json_object,
     split_csv,
 )
+from banditroute.cli.data_options import (
+    FeaturesOpt,
+    KeepDuplicatesOpt,
+    LabelColumnOpt,
+    NanScoresOpt,
+    PricesOpt,
+    SplitColumnOpt,
+    data_options,
+    feature_spec,
+)
 from banditroute.cli.errors import UserError
 from banditroute.cli.extras import require_extra
-
-NAN_SCORES = ("error", "missing")
 
 
 def check_test_frac(test_frac: float) -> None:
@@ -60,11 +68,30 @@ def evaluate(
     benchmark: Annotated[str | None, typer.Option(help="Keep only this benchmark (name or prefix).")] = None,
     rl: Annotated[list[Path] | None, typer.Option(help="A train-rl output directory (repeatable).")] = None,
     dim: DimOpt = 64,
-    nan_scores: Annotated[str, typer.Option(help="error | missing: what a NaN score means.")] = "error",
+    nan_scores: NanScoresOpt = "error",
     hyper: Annotated[str | None, typer.Option(help='JSON {"policy": {"param": value}} overrides.')] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated featurizers, each a registry name or names joined by '+' (default: category)."
+        ),
+    ] = None,
+    prices: PricesOpt = None,
+    split_column: SplitColumnOpt = None,
+    keep_duplicates: KeepDuplicatesOpt = False,
+    label_column: LabelColumnOpt = "benchmark",
 ) -> None:
     """Evaluate every baseline and bandit policy on one train/test split; write report.json/.md and plots."""
-    check_choice(nan_scores, NAN_SCORES, "--nan-scores")
+    options = data_options(
+        prices=prices,
+        split_column=split_column,
+        keep_duplicates=keep_duplicates,
+        nan_scores=nan_scores,
+        label_column=label_column,
+    )
+    feature_sets = split_csv(features)
+    for f in feature_sets or [None]:
+        feature_spec(f, dim)
     check_test_frac(test_frac)
     hyperparameters = _hyper_by_policy(hyper)
     _check_rl_dirs(rl or [])
@@ -83,6 +110,11 @@ def evaluate(
         dim=dim,
         nan_scores=nan_scores,
         hyperparameters=hyperparameters,
+        features=feature_sets,
+        prices=options.prices,
+        split_column=options.split_column,
+        keep_duplicates=not options.merge_duplicates,
+        label_column=options.label_column,
         **chosen,
     )
     report = evaluate(cfg)
@@ -101,28 +133,41 @@ def evaluate(
 def fit(
     records: RecordsOpt,
     out: Annotated[Path, typer.Option("--out", help="Artifact to write (.zip, or a directory).")],
-    policy: Annotated[str, typer.Option(help="Registry name of the policy.")] = "linucb",
+    policy: Annotated[str, typer.Option(help="Registry name of the policy.")] = "shared-linucb",
     seed: SeedOpt = 0,
     test_frac: Annotated[float, typer.Option(help="Share held out (not used for fitting).")] = 0.3,
     models: ModelsOpt = None,
     dim: DimOpt = 64,
-    kind: Annotated[str, typer.Option(help="Featurizer kind (a registry name; minilm needs [minilm]).")] = "tfidf-svd",
+    features: FeaturesOpt = None,
     hyper: Annotated[str | None, typer.Option(help='JSON hyperparameters, e.g. {"alpha": 0.1}.')] = None,
+    prices: PricesOpt = None,
+    split_column: SplitColumnOpt = None,
+    keep_duplicates: KeepDuplicatesOpt = False,
+    nan_scores: NanScoresOpt = "error",
+    label_column: LabelColumnOpt = "benchmark",
 ) -> None:
     """Fit the featurizer and warm-start a policy on the train split (full information); export the artifact."""
     check_test_frac(test_frac)
     hyperparameters = parse_json_object(hyper, "--hyper")
-    from banditroute.bandit import export, make_policy
-    from banditroute.env.features import FEATURIZERS, FeaturizerSpec
+    options = data_options(
+        prices=prices,
+        split_column=split_column,
+        keep_duplicates=keep_duplicates,
+        nan_scores=nan_scores,
+        label_column=label_column,
+    )
+    spec = feature_spec(features, dim)
+    from banditroute.bandit import POLICIES, export, make_policy
     from banditroute.simulations.data import prepare
 
-    check_choice(kind, sorted(FEATURIZERS), "--kind")
-    requires = FEATURIZERS[kind].requires  # (module, extra) of an optional engine
-    if requires:
-        require_extra(*requires, f"the {kind} featurizer (--kind {kind})")
-    spec = FeaturizerSpec(kind=kind, dim=dim)
-    prep = prepare(records, seed=seed, test_frac=test_frac, models=split_csv(models), spec=spec)
-    p = make_policy(policy, prep.train.models, dim, cost_scale=prep.cost_scale, seed=seed, **hyperparameters)
+    check_choice(policy, sorted(POLICIES), "--policy")
+    prep = prepare(records, seed=seed, test_frac=test_frac, models=split_csv(models), spec=spec, options=options)
+    p = make_policy(
+        policy, prep.train.models, prep.featurizer.dim, cost_scale=prep.cost_scale, seed=seed, **hyperparameters
+    )
     p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
     export(p, out, featurizer=prep.featurizer)
-    typer.echo(f"{policy} on {len(prep.train.models)} models, {len(prep.train)} train queries -> {out}")
+    typer.echo(
+        f"{policy} on {len(prep.train.models)} models, {len(prep.train)} train queries, "
+        f"features {spec.describe()} (dim {prep.featurizer.dim}) -> {out}"
+    )

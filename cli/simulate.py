@@ -8,6 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from banditroute.cli.common import OutOpt, SeedOpt
+from banditroute.cli.data_options import (
+    FeaturesOpt,
+    KeepDuplicatesOpt,
+    LabelColumnOpt,
+    PricesOpt,
+    SplitColumnOpt,
+    data_options,
+    feature_spec,
+)
 from banditroute.cli.errors import UserError
 from banditroute.cli.extras import RL_MODULES, require_extra
 
@@ -45,9 +54,31 @@ def simulate(
     seed: SeedOpt = 0,
     quick: Annotated[bool, typer.Option(help="The config's [quick] sizes (for tests and a first look).")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: key=value.")] = None,
+    features: FeaturesOpt = None,
+    prices: PricesOpt = None,
+    split_column: SplitColumnOpt = None,
+    keep_duplicates: KeepDuplicatesOpt = False,
+    label_column: LabelColumnOpt = "benchmark",
 ) -> None:
     """Run a simulation scenario; write results.json, report.md, plots and the config used into OUT."""
     overrides, _ = scenario_config(scenario, quick, set_)
+    options = data_options(
+        prices=prices,
+        split_column=split_column,
+        keep_duplicates=keep_duplicates,
+        nan_scores=str(overrides.get("nan_scores", "error")),
+        label_column=label_column,
+    )
+    if features is not None:
+        feature_spec(features, 64)
+        overrides["features"] = features
+    overrides.update(
+        {k: v for k, v in (("prices", options.prices), ("split_column", options.split_column)) if v is not None}
+    )
+    if keep_duplicates:
+        overrides["keep_duplicates"] = True
+    if label_column != "benchmark":
+        overrides["label_column"] = label_column
     from banditroute.simulations.simulate import simulate as run
 
     results = run(scenario, records, out, seed=seed, quick=quick, overrides=overrides)

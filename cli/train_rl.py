@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from banditroute.cli.common import ModelsOpt, OutOpt, RecordsOpt, SeedOpt, TestFracOpt, check_choice, split_csv
+from banditroute.cli.common import DimOpt, ModelsOpt, OutOpt, RecordsOpt, SeedOpt, TestFracOpt, check_choice, split_csv
+from banditroute.cli.data_options import (
+    FeaturesOpt,
+    KeepDuplicatesOpt,
+    LabelColumnOpt,
+    NanScoresOpt,
+    PricesOpt,
+    SplitColumnOpt,
+    data_options,
+    feature_spec,
+)
 from banditroute.cli.evaluate import check_test_frac
 from banditroute.cli.extras import RL_MODULES, require_extra
 
@@ -24,6 +34,13 @@ def train_rl(
     models: ModelsOpt = None,
     torch_threads: Annotated[int, typer.Option(min=1, help="torch threads (1 is fastest for these small nets).")] = 1,
     budget_per_query: Annotated[float | None, typer.Option(help="Budgeted env: USD per query.")] = None,
+    features: FeaturesOpt = None,
+    dim: DimOpt = 64,
+    prices: PricesOpt = None,
+    split_column: SplitColumnOpt = None,
+    keep_duplicates: KeepDuplicatesOpt = False,
+    nan_scores: NanScoresOpt = "error",
+    label_column: LabelColumnOpt = "benchmark",
 ) -> None:
     """Train a Stable-Baselines3 agent on the train split, evaluate it on the test split, export ONNX."""
     from banditroute.simulations.rl import ALGOS, ENVS  # no torch at the module level of rl.py
@@ -31,6 +48,14 @@ def train_rl(
     check_choice(algo, ALGOS, "--algo")
     check_choice(env, ENVS, "--env")
     check_test_frac(test_frac)
+    options = data_options(
+        prices=prices,
+        split_column=split_column,
+        keep_duplicates=keep_duplicates,
+        nan_scores=nan_scores,
+        label_column=label_column,
+    )
+    spec = feature_spec(features, dim)
     for module in RL_MODULES:  # before the records are read, so a core install answers at once
         require_extra(module, "rl", "train-rl")
     from banditroute.simulations.rl import train_rl as run
@@ -47,6 +72,8 @@ def train_rl(
         models=split_csv(models),
         torch_threads=torch_threads,
         budget_per_query=budget_per_query,
+        spec=spec,
+        options=options,
     )
     t, r = metrics["test"], metrics["random"]
     typer.echo(

@@ -31,12 +31,13 @@ def policy_meta(
     the featurizer is well formed and of the policy's dimension."""
     sha = ""
     if featurizer is not None:
-        if int(featurizer[0].get("dim", -1)) != policy.dim:
-            raise Invalid(f"featurizer dim {featurizer[0].get('dim')} differs from the policy's dim {policy.dim}")
         try:
-            sha = Featurizer.from_state(*featurizer).fingerprint()
+            fz = Featurizer.from_state(*featurizer)
         except FeaturizerError as exc:
             raise Invalid(f"featurizer: {exc}") from exc
+        if fz.dim != policy.dim:
+            raise Invalid(f"featurizer dim {fz.dim} differs from the policy's dim {policy.dim}")
+        sha = fz.fingerprint()
     return {
         "name": policy.name,
         "dim": str(policy.dim),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from tqdm.auto import tqdm
 
 from banditroute.env.features import FeaturizerSpec
 from banditroute.simulations import methods
-from banditroute.simulations.data import Prepared, prepare
+from banditroute.simulations.data import DEFAULT_FEATURES, DataOptions, Prepared, prepare
 from banditroute.simulations.methods import Router, Split, TableRouter
 from banditroute.simulations.metrics import (
     STRONG_SHARES,
@@ -38,6 +37,7 @@ from banditroute.simulations.metrics import (
     entropy_bits,
     strong_share_curve,
 )
+from banditroute.simulations.output import staged_dir
 from banditroute.simulations.report import write_evaluation_report
 
 __all__ = ["LAMBDAS", "EvalConfig", "evaluate", "parse_csv"]
@@ -50,6 +50,8 @@ class EvalConfig:
     """Everything that decides an evaluation run (saved in report.json beside the results).
 
     ``policies``: registry names of the bandit policies to fit; None: every registered policy that learns.
+    ``features``: featurizer specs (``category``, ``category+lexical``, ...); with several, every learned method
+    is fitted on each and named ``NAME @FEATURES``; None: the default featurizer.
     """
 
     records: str
@@ -65,6 +67,20 @@ class EvalConfig:
     dim: int = 64
     nan_scores: str = "error"
     progress: bool = True
+    features: list[str] | None = None
+    prices: str | None = None
+    split_column: str | None = None
+    keep_duplicates: bool = False
+    label_column: str = "benchmark"
+
+    def options(self) -> DataOptions:
+        return DataOptions(
+            prices=self.prices,
+            split_column=self.split_column,
+            merge_duplicates=not self.keep_duplicates,
+            nan_scores=self.nan_scores,
+            label_column=self.label_column,
+        )
 
 
 @dataclass(frozen=True)
@@ -82,15 +98,15 @@ class Setup:
         return self.prep.train.models
 
 
-def _setup(cfg: EvalConfig) -> Setup:
+def _setup(cfg: EvalConfig, features: str) -> Setup:
     prep = prepare(
         cfg.records,
         seed=cfg.seed,
         test_frac=cfg.test_frac,
         models=cfg.models,
         benchmark=cfg.benchmark,
-        spec=FeaturizerSpec(dim=cfg.dim),
-        nan_scores=cfg.nan_scores,
+        spec=FeaturizerSpec.parse(features, dim=cfg.dim),
+        options=cfg.options(),
     )
     train = Split(prep.x_train, prep.train.quality, prep.train.cost)
     test = Split(prep.x_test, prep.test.quality, prep.test.cost)
@@ -204,40 +220,71 @@ def _score(
 
 
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
-    """Run the evaluation; write report.json, report.md and plots into ``cfg.out``; return the report."""
+    """Run the evaluation; write report.json, report.md and plots into ``cfg.out``; return the report.
+
+    The output directory appears whole when the run succeeds; a failed run leaves none behind."""
     t_start = time.perf_counter()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     policies = list(cfg.policies) if cfg.policies is not None else methods.learning_policies()
-    st = _setup(cfg)
-    cost_scale = st.prep.cost_scale
-    with tqdm(total=2 * len(policies), desc="fitting policies", disable=not cfg.progress) as bar:
-        routers_val, _ = _fit_all(cfg, policies, st.fit, st.models, cost_scale, bar)
-        routers, notes = _fit_all(cfg, policies, st.train, st.models, cost_scale, bar)
-    routers.update(methods.rl_routers(cfg.rl_dirs, st.models, st.prep.test.prompts))
-    ref = _reference(st)
-    rng = np.random.default_rng(cfg.seed)
+    feature_sets = list(cfg.features) if cfg.features else [DEFAULT_FEATURES]
     results: dict[str, Any] = {}
     curves: dict[str, Any] = {}
-    for name in tqdm(["oracle", *routers], desc="evaluating", disable=not cfg.progress):
-        r_test = _oracle(st.test, cost_scale) if name == "oracle" else routers[name]
-        r_val = _oracle(st.val, cost_scale) if name == "oracle" else routers_val.get(name)
-        m, cq, strong_curve = _score(name, r_test, r_val, st, ref, rng)
-        if strong_curve is not None:
-            curves.setdefault("strong_share", {})[name] = strong_curve
-        results[name] = {**m, **notes.get(name, {})}
-        curves.setdefault("cost_quality", {})[name] = cq
+    first: Setup | None = None
+    ref: dict[str, Any] = {}
+    for i, features in enumerate(feature_sets):
+        st = _setup(cfg, features)
+        if first is None:
+            first, ref = st, _reference(st)
+        suffix = f" @{features}" if len(feature_sets) > 1 else ""
+        _evaluate_features(cfg, st, policies, ref, suffix, with_baselines=i == 0, results=results, curves=curves)
+    assert first is not None  # feature_sets is never empty
     report = {
-        "dataset": _dataset(cfg, st),
+        "dataset": _dataset(cfg, first),
         "reference": ref,
         "methods": results,
         "curves": {"lambdas": LAMBDAS.tolist(), "strong_shares": STRONG_SHARES.tolist(), **curves},
-        "config": asdict(replace(cfg, policies=policies)),
+        "config": asdict(replace(cfg, policies=policies, features=feature_sets)),
         "seconds": round(time.perf_counter() - t_start, 1),
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    write_evaluation_report(report, out)
+    with staged_dir(cfg.out) as stage:
+        (stage / "report.json").write_text(json.dumps(report, indent=2))
+        write_evaluation_report(report, stage)
     return report
+
+
+def _feature_free(name: str) -> bool:
+    """Methods whose decisions ignore the context: reported once, not per feature set."""
+    return name in ("oracle", "random", "best_single") or name.startswith("single:")
+
+
+def _evaluate_features(
+    cfg: EvalConfig,
+    st: Setup,
+    policies: list[str],
+    ref: dict[str, Any],
+    suffix: str,
+    *,
+    with_baselines: bool,
+    results: dict[str, Any],
+    curves: dict[str, Any],
+) -> None:
+    """Fit and score every method on one feature set, adding rows (named with ``suffix``) to ``results``."""
+    cost_scale = st.prep.cost_scale
+    with tqdm(total=2 * len(policies), desc=f"fitting policies{suffix}", disable=not cfg.progress) as bar:
+        routers_val, _ = _fit_all(cfg, policies, st.fit, st.models, cost_scale, bar)
+        routers, notes = _fit_all(cfg, policies, st.train, st.models, cost_scale, bar)
+    if with_baselines:
+        routers.update(methods.rl_routers(cfg.rl_dirs, st.models, st.prep.test.prompts))
+    rng = np.random.default_rng(cfg.seed)
+    names = [n for n in ["oracle", *routers] if with_baselines or not _feature_free(n)]
+    for name in tqdm(names, desc="evaluating", disable=not cfg.progress):
+        r_test = _oracle(st.test, cost_scale) if name == "oracle" else routers[name]
+        r_val = _oracle(st.val, cost_scale) if name == "oracle" else routers_val.get(name)
+        m, cq, strong_curve = _score(name, r_test, r_val, st, ref, rng)
+        label = name if _feature_free(name) else name + suffix
+        if strong_curve is not None:
+            curves.setdefault("strong_share", {})[label] = strong_curve
+        results[label] = {**m, **notes.get(name, {})}
+        curves.setdefault("cost_quality", {})[label] = cq
 
 
 def _dataset(cfg: EvalConfig, st: Setup) -> dict[str, Any]:
@@ -247,6 +294,11 @@ def _dataset(cfg: EvalConfig, st: Setup) -> dict[str, Any]:
         "n_train": len(st.prep.train),
         "n_test": len(st.prep.test),
         "n_dropped_incomplete": st.prep.records.n_dropped_incomplete,
+        "n_merged_duplicates": st.prep.records.n_merged_duplicates,
+        "features": st.prep.featurizer.spec.describe(),
+        "split": f"column {cfg.split_column!r}"
+        if cfg.split_column
+        else f"seeded {1 - cfg.test_frac:.0%}/{cfg.test_frac:.0%}",
         "benchmark": cfg.benchmark,
         "cost_scale_usd": st.prep.cost_scale,
     }

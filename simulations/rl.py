@@ -20,7 +20,7 @@ import numpy as np
 from banditroute.env.budgeted_env import BudgetedRoutingEnv
 from banditroute.env.features import FeaturizerSpec
 from banditroute.env.routing_env import RoutingEnv
-from banditroute.simulations.data import Prepared, prepare
+from banditroute.simulations.data import DataOptions, Prepared, prepare
 
 ALGOS = ("ppo", "a2c", "dqn")
 ENVS = ("routing", "budgeted")
@@ -195,6 +195,7 @@ def train_rl(
     lam: float = 0.0,
     models: list[str] | None = None,
     spec: FeaturizerSpec | None = None,
+    options: DataOptions | None = None,
     torch_threads: int = 1,
     progress_bar: bool = True,
     budget_per_query: float | None = None,
@@ -212,7 +213,7 @@ def train_rl(
     torch.set_num_threads(max(1, int(torch_threads)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    prep = prepare(records_path, seed=seed, test_frac=test_frac, models=models, spec=spec)
+    prep = prepare(records_path, seed=seed, test_frac=test_frac, models=models, spec=spec, options=options)
     env_kwargs: dict[str, Any] = {"lam": lam, "cost_scale": prep.cost_scale, "models": prep.train.models}
     if env_kind == "budgeted" and budget_per_query is not None:
         env_kwargs["budget_per_query"] = budget_per_query

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from banditroute.env.features import FeaturizerSpec
-from banditroute.simulations.data import Prepared, prepare
+from banditroute.simulations.data import DEFAULT_FEATURES, DataOptions, Prepared, prepare
 from banditroute.simulations.report import write_simulation_report
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -93,8 +93,14 @@ def simulate(
         test_frac=float(cfg.get("test_frac", 0.3)),
         models=cfg.get("models"),
         benchmark=cfg.get("benchmark"),
-        spec=FeaturizerSpec(dim=int(cfg.get("dim", 64))),
-        nan_scores=str(cfg.get("nan_scores", "error")),
+        spec=FeaturizerSpec.parse(str(cfg.get("features", DEFAULT_FEATURES)), dim=int(cfg.get("dim", 64))),
+        options=DataOptions(
+            prices=cfg.get("prices"),
+            split_column=cfg.get("split_column"),
+            merge_duplicates=not bool(cfg.get("keep_duplicates", False)),
+            nan_scores=str(cfg.get("nan_scores", "error")),
+            label_column=str(cfg.get("label_column", "benchmark")),
+        ),
     )
     ctx = Context(name, cfg, prep, seed, out, progress)
     results: dict[str, Any] = importlib.import_module(SCENARIOS[name]).run(ctx)

@@ -6,7 +6,7 @@ featurizers and computed features on disk.
 """
 
 from banditroute.env.features.base import Engine, FeaturizerError, FeaturizerSpec
-from banditroute.env.features.cache import cache_dir, fit_cached, transform_cached
+from banditroute.env.features.cache import cache_dir, cross_fit_cached, fit_cached, transform_cached
 from banditroute.env.features.featurizer import Featurizer
 from banditroute.env.features.registry import FEATURIZERS
 
@@ -17,6 +17,7 @@ __all__ = [
     "FeaturizerError",
     "FeaturizerSpec",
     "cache_dir",
+    "cross_fit_cached",
     "fit_cached",
     "transform_cached",
 ]

