@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from banditroute.service.deps import CacheDep, StoreDep, require
+from banditroute.service.deps import CacheDep, StoreDep
 from banditroute.service.errors import NotFound, ServiceError, responses
-from banditroute.service.routes.chat import gateway_of
+from banditroute.service.routes.chat import RouteScope, gateway_of
 
 router = APIRouter(tags=["gateway"])
 
@@ -21,7 +21,7 @@ def _entry(mid: str, owner: str) -> dict[str, Any]:
 
 @router.get(
     "/v1/models",
-    dependencies=[require("route")],
+    dependencies=[RouteScope],
     responses=responses(401, 403, 404, 503),
     summary="Models, routers and experiments an OpenAI client can name",
 )
