@@ -18,9 +18,17 @@ def demo(
     steps: Annotated[int, typer.Option(min=1, help="Held-out queries sent through the service.")] = 1000,
     rl_steps: Annotated[int, typer.Option(min=0, help="PPO steps for the SB3 arm (0: no SB3 arm).")] = 20000,
     seed: SeedOpt = 0,
+    gateway: Annotated[
+        bool, typer.Option("--gateway", help="The OpenAI-compatible gateway demo instead (replay upstreams, openai).")
+    ] = False,
 ) -> None:
     """The end-to-end demo: fit features, warm-start policies, start the service with an embedded Redis, run an A/B
     test over HTTP with simulated evaluators, and print each arm next to best single and oracle."""
+    if gateway:
+        from banditroute.cli.demo_gateway import demo_gateway
+
+        demo_gateway(records, min(steps, 2000), seed)
+        return
     if rl_steps > 0:
         for module in RL_MODULES:
             require_extra(module, "rl", "the demo's SB3 arm", "or pass --rl-steps 0")
