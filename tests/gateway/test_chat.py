@@ -137,3 +137,17 @@ def test_usage_cost_reaches_the_policy_through_evaluator_feedback(gateway_factor
         while admin.get("/v1/policies/main").json()["n_updates"] <= before:
             assert time.monotonic() < deadline, "the evaluator's observation never reached the policy"
             time.sleep(0.02)
+
+
+def test_experiment_model_routes_through_its_arm(gateway: Gw) -> None:
+    with gateway.admin() as admin:
+        r = admin.post("/v1/experiments", json={"id": "ab", "arms": [{"name": "a", "policy": "main"}]})
+        assert r.status_code == 201, r.text
+    client = gateway.client()
+    raw = client.chat.completions.with_raw_response.create(model="experiment/ab", messages=ask(1), user="u-1")
+    assert raw.headers["x-banditroute-policy"] == "main"
+    d = gateway.wait_decision(raw.headers["x-banditroute-decision-id"], "gw_model")
+    assert d["experiment"] == "ab" and d["arm"] == "a" and d["unit"] == "u-1"
+    assert "experiment/ab" in [m.id for m in client.models.list()]
+    with pytest.raises(openai.NotFoundError, match="unknown experiment 'zz'"):
+        client.chat.completions.create(model="experiment/zz", messages=ask(1))
