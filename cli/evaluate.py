@@ -89,8 +89,8 @@ def evaluate(
         nan_scores=nan_scores,
         label_column=label_column,
     )
-    feature_sets = split_csv(features)
-    for f in feature_sets or [None]:
+    feature_sets: list[str] | None = split_csv(features)
+    for f in feature_sets or ["category"]:
         feature_spec(f, dim)
     check_test_frac(test_frac)
     hyperparameters = _hyper_by_policy(hyper)

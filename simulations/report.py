@@ -17,10 +17,11 @@ import matplotlib.pyplot as plt
 
 
 def fmt(v: Any, digits: int = 4) -> str:
+    """Numbers to ``digits`` significant figures (``-`` for None); other values as they are."""
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.{digits}f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+        return f"{v:.{digits}g}" if v == v else "nan"
     return str(v)
 
 
@@ -72,6 +73,26 @@ def _evaluation_table(report: dict[str, Any]) -> str:
     return markdown_table(header, rows)
 
 
+def winners_line(report: dict[str, Any]) -> str:
+    """One line: which learned method wins on quality (V_B), on cheapest-within-1pt and on AIQ."""
+    learned = {
+        n: m
+        for n, m in report["methods"].items()
+        if n not in ("oracle", "random", "best_single") and not n.startswith("single:")
+    }
+
+    def best(key: str, maximise: bool) -> str:
+        vals = {n: m[key] for n, m in learned.items() if m.get(key) is not None}
+        if not vals:
+            return "-"
+        n = (max if maximise else min)(vals, key=lambda k: vals[k])
+        return f"`{n}` ({fmt(vals[n])})"
+
+    cheapest = best("cheapest_within_1pt_cost_share", False)
+    quality, area = best("v_b", True), best("aiq", True)
+    return f"**Wins:** quality at lambda 0 (V_B) {quality}; cheapest within 1pt {cheapest}; AIQ {area}."
+
+
 def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
     """report.md (the summary table of every method) and the cost-quality and call-share plots."""
     ds, ref = report["dataset"], report["reference"]
@@ -87,6 +108,8 @@ def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
         "Quality, cost, V_B and regret at lambda = 0 on the test split. 'Cheapest within 1pt': the cost (as a share "
         "of the best single model's) at the lambda chosen on a validation part of the train split as the cheapest "
         "whose quality is within 0.01 of the best single's; '-' where no lambda got there.",
+        "",
+        winners_line(report),
         "",
         _evaluation_table(report),
         "",
