@@ -23,7 +23,7 @@ from banditroute.service.embedded import EmbeddedRedis
 from banditroute.service.learner import Learner
 from banditroute.service.logs import configure
 from banditroute.service.middleware import ServiceMiddleware
-from banditroute.service.routes import chat, decisions, experiments, feedback, models, ops, policies, route
+from banditroute.service.routes import chat, decisions, docs, experiments, feedback, models, ops, policies, route
 from banditroute.service.runtime import PolicyCache
 from banditroute.service.store import Store
 
@@ -104,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=app_version,
         summary="An LLM router that learns: contextual-bandit routing with feedback, state in Redis.",
         lifespan=lifespan,
+        # served from the package by routes/docs.py, not from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     errors.install(app)
@@ -118,5 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decisions.router,
     ):
         app.include_router(r)
+    docs.install(app)
     app.add_middleware(ServiceMiddleware, settings=settings)
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from banditroute.service.config import Settings
 from banditroute.service.errors import Forbidden, Unauthorized
@@ -32,6 +33,16 @@ StoreDep = Annotated[Store, Depends(get_store)]
 CacheDep = Annotated[PolicyCache, Depends(get_cache)]
 
 
+#: the API key as the OpenAPI document declares it (Swagger UI's lock and "Authorize" button); the check below
+#: reads the headers itself, so ``X-API-Key: KEY`` keeps working and an absent key is the service's own 401
+API_KEY = HTTPBearer(
+    scheme_name="APIKey",
+    bearerFormat="API key",
+    description="An API key from BANDITROUTE_API_KEYS, sent as `Authorization: Bearer KEY` (or `X-API-Key: KEY`).",
+    auto_error=False,
+)
+
+
 def require(scope: str) -> Any:
     """A dependency that admits keys with ``scope`` (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``).
     With no keys configured, auth is off (local development)."""
@@ -40,6 +51,7 @@ def require(scope: str) -> Any:
         settings: SettingsDep,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+        _declared: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY)] = None,
     ) -> None:
         if not settings.api_keys:
             return

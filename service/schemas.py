@@ -25,6 +25,18 @@ class RouteRequest(Strict):
         json_schema_extra={
             "oneOf": [{"required": ["query"]}, {"required": ["features"]}],
             "not": {"required": ["policy", "experiment"]},
+            "examples": [
+                {"query": "Prove that the square root of 2 is irrational.", "policy": "main"},
+                {
+                    "query": "Summarise this contract clause.",
+                    "policy": "main",
+                    "candidates": ["small", "large"],
+                    "lam": 2.0,
+                    "max_cost_usd": 0.01,
+                },
+                {"query": "Write a Python loop over a dict.", "experiment": "ab1", "unit_id": "user-42"},
+                {"features": [0.1, -0.3, 0.7, 0.0, 0.2, 0.5, -0.1, 0.9], "policy": "main"},
+            ],
         },
     )
 
@@ -114,6 +126,29 @@ class Budget(Strict):
 
 
 class PolicyCreate(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "main",
+                    "policy": "linucb",
+                    "models": ["small", "medium", "large"],
+                    "dim": 8,
+                    "hyperparameters": {"alpha": 0.5},
+                },
+                {
+                    "id": "candidate",
+                    "policy": "lints",
+                    "models": ["small", "large"],
+                    "dim": 8,
+                    "budget": {"target_cost_usd": 0.002},
+                },
+            ]
+        },
+    )
+
     id: str = Field(pattern=ID_PATTERN)
     policy: str = Field(description="Registry name, e.g. linucb.")
     models: list[str] | None = Field(None, min_length=1, max_length=256)
@@ -190,6 +225,30 @@ class ArmSpec(Strict):
 
 
 class ExperimentCreate(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "ab1",
+                    "arms": [
+                        {"name": "control", "policy": "main", "weight": 1.0},
+                        {"name": "treatment", "policy": "candidate", "weight": 1.0},
+                    ],
+                    "control": "control",
+                },
+                {
+                    "id": "shadow1",
+                    "arms": [
+                        {"name": "live", "policy": "main"},
+                        {"name": "shadow", "policy": "candidate", "shadow": True},
+                    ],
+                },
+            ]
+        },
+    )
+
     id: str = Field(pattern=ID_PATTERN)
     arms: list[ArmSpec] = Field(min_length=1, max_length=32)
     control: str | None = Field(None, description="Arm the others are compared with (default: the first).")
