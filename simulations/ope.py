@@ -27,18 +27,27 @@ RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 @dataclass(frozen=True)
 class Logged:
-    """Logged decisions: ``X: (n, d)``, ``actions: (n,)`` model indices, ``propensity, reward: (n,)``."""
+    """Logged decisions: ``X: (n, d)``, ``actions: (n,)`` model indices, ``propensity, reward: (n,)``, and what
+    was observed of each answer, ``latency_ms, cost_usd: (n,)`` (NaN where it was not reported; ``None``: not
+    logged at all). The estimators use only the first four; latency and cost travel with the log so that a
+    candidate's latency or cost can be estimated from the same decisions."""
 
     X: np.ndarray
     actions: np.ndarray
     propensity: np.ndarray
     reward: np.ndarray
     models: tuple[str, ...]
+    latency_ms: np.ndarray | None = None
+    cost_usd: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.X.shape[0]
         if not (self.actions.shape == self.propensity.shape == self.reward.shape == (n,)):
             raise ValueError("logged arrays must agree in length")
+        for name in ("latency_ms", "cost_usd"):
+            extra = getattr(self, name)
+            if extra is not None and extra.shape != (n,):
+                raise ValueError(f"{name} has shape {extra.shape}, the log has {n} decisions")
         if n == 0:
             raise ValueError("no logged decisions with feedback")
         if not np.all((self.propensity > 0) & (self.propensity <= 1)):
@@ -104,9 +113,15 @@ def estimate(logged: Logged, target_pmf: np.ndarray, n_boot: int = 1000, seed: i
     return out
 
 
+def _observed(value: Any) -> float:
+    """An optional observation (latency, cost) as a float, NaN when absent."""
+    return float("nan") if value is None or value == b"" else float(value)
+
+
 def load_jsonl(path: str | Path, models: tuple[str, ...]) -> Logged:
-    """Logged decisions from JSONL: one object per line with ``x`` (list), ``model``, ``propensity``, ``reward``."""
-    X, a, p, r = [], [], [], []
+    """Logged decisions from JSONL: one object per line with ``x`` (list), ``model``, ``propensity``, ``reward``,
+    and optionally ``latency_ms`` and ``cost_usd`` (absent or null: not observed)."""
+    X, a, p, r, lat, cost = [], [], [], [], [], []
     index = {m: j for j, m in enumerate(models)}
     with open(path) as f:
         for line_no, line in enumerate(f, 1):
@@ -118,18 +133,41 @@ def load_jsonl(path: str | Path, models: tuple[str, ...]) -> Logged:
                 a.append(index[row["model"]])
                 p.append(float(row["propensity"]))
                 r.append(float(row["reward"]))
+                lat.append(_observed(row.get("latency_ms")))
+                cost.append(_observed(row.get("cost_usd")))
             except (KeyError, ValueError, TypeError) as exc:
                 raise ValueError(
                     f"{path}: line {line_no}: need x, model (one of the policy's), propensity, reward: {exc}"
                 ) from exc
-    return Logged(np.asarray(X), np.asarray(a), np.asarray(p), np.asarray(r), models)
+    return Logged(np.asarray(X), np.asarray(a), np.asarray(p), np.asarray(r), models, np.asarray(lat), np.asarray(cost))
+
+
+def dump_jsonl(logged: Logged, path: str | Path) -> int:
+    """Write ``logged`` in the JSONL format :func:`load_jsonl` reads (latency and cost as null where not
+    observed); returns the number of lines. A log read from Redis can so be kept and evaluated later."""
+    n = logged.X.shape[0]
+    lat = logged.latency_ms if logged.latency_ms is not None else np.full(n, np.nan)
+    cost = logged.cost_usd if logged.cost_usd is not None else np.full(n, np.nan)
+    with open(path, "w") as f:
+        for i in range(n):
+            row = {
+                "x": logged.X[i].tolist(),
+                "model": logged.models[int(logged.actions[i])],
+                "propensity": float(logged.propensity[i]),
+                "reward": float(logged.reward[i]),
+                "latency_ms": None if np.isnan(lat[i]) else float(lat[i]),
+                "cost_usd": None if np.isnan(cost[i]) else float(cost[i]),
+            }
+            f.write(json.dumps(row) + "\n")
+    return n
 
 
 async def load_redis(
     url: str, policy_id: str, models: tuple[str, ...], source: str = "evaluator", limit: int = 100_000
 ) -> Logged:
     """Logged decisions of a policy from the service's Redis (decisions still within retention that have a
-    feedback score from ``source``)."""
+    feedback score from ``source``), with the latency the feedback reported (NaN where none was) and the cost the
+    learner was charged (the reported cost, else the policy's estimate at decision time)."""
     from banditroute.service.app import make_client
     from banditroute.service.config import Settings
     from banditroute.service.store import Store, decode_x
@@ -137,7 +175,7 @@ async def load_redis(
     store = Store(make_client(url, Settings(redis_url=url)))
     try:
         index = {m: j for j, m in enumerate(models)}
-        X, a, p, r = [], [], [], []
+        X, a, p, r, lat, cost = [], [], [], [], [], []
         for _id, fields in await store.decision_log(policy_id, count=limit):
             did = fields[b"did"].decode()
             dec = await store.decision(policy_id, did)
@@ -150,6 +188,16 @@ async def load_redis(
             a.append(index[model])
             p.append(float(dec["propensity"]))
             r.append(float(dec[f"score:{source}"]))
+            lat.append(_observed(dec.get("latency_ms")))
+            cost.append(_observed(dec.get("cost_observed")))
     finally:
         await store.r.aclose()
-    return Logged(np.asarray(X), np.asarray(a, dtype=np.int64), np.asarray(p), np.asarray(r), models)
+    return Logged(
+        np.asarray(X),
+        np.asarray(a, dtype=np.int64),
+        np.asarray(p),
+        np.asarray(r),
+        models,
+        np.asarray(lat, dtype=np.float64),
+        np.asarray(cost, dtype=np.float64),
+    )

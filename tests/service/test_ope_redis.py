@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from banditroute.bandit import BestSingle, to_bytes
 from banditroute.cli import app
+from banditroute.simulations.ope import dump_jsonl, load_jsonl, load_redis
 from tests.service.conftest import MODELS, route, wait_applied
 
 
@@ -53,3 +55,45 @@ def test_ope_from_the_service_decision_log(admin: httpx.Client, policy: str, red
     assert results["small"]["snips"]["value"] == pytest.approx(1.0)
     assert results["large"]["snips"]["value"] == pytest.approx(0.0, abs=1e-9)
     assert results["small"]["dr"]["value"] > results["large"]["dr"]["value"] + 0.5
+
+
+def test_decision_export_carries_latency_and_cost(
+    admin: httpx.Client, policy: str, redis_url: str, tmp_path: Path
+) -> None:
+    """latency_ms given with feedback is stored on the decision, read back by load_redis with the log, and kept
+    by the JSONL export (null where none was reported)."""
+    sent: dict[str, tuple[float | None, float | None]] = {}
+    for i in range(12):
+        d = route(admin, query=f"python loop function {i}", policy=policy).json()
+        latency = 100.0 + 10 * i if i % 3 else None
+        cost = 0.001 * (i + 1) if i % 2 else None
+        body: dict = {"decision_id": d["decision_id"], "source": "evaluator", "score": 0.5}
+        if latency is not None:
+            body["latency_ms"] = latency
+        if cost is not None:
+            body["cost_usd"] = cost
+        assert admin.post("/v1/feedback", json=body).status_code == 202
+        sent[d["decision_id"]] = (latency, cost)
+        assert admin.get(f"/v1/decisions/{d['decision_id']}").json()["latency_ms"] == latency
+    wait_applied(admin, policy)
+
+    logged = asyncio.run(load_redis(redis_url, policy, tuple(MODELS), "evaluator"))
+    assert logged.latency_ms is not None and logged.cost_usd is not None
+    # the log is in decision order, as sent
+    expected_lat = [np.nan if lat is None else lat for lat, _ in sent.values()]
+    np.testing.assert_array_equal(logged.latency_ms, expected_lat)
+    for (_, cost), got in zip(sent.values(), logged.cost_usd, strict=True):
+        if cost is not None:
+            assert got == pytest.approx(cost)
+        else:
+            assert got > 0  # the policy's estimate, charged in its place
+
+    n = dump_jsonl(logged, tmp_path / "decisions.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    assert n == len(rows) == 12
+    assert [r["latency_ms"] for r in rows] == [lat for lat, _ in sent.values()]
+    back = load_jsonl(tmp_path / "decisions.jsonl", tuple(MODELS))
+    np.testing.assert_array_equal(back.latency_ms, logged.latency_ms)
+    np.testing.assert_allclose(back.cost_usd, logged.cost_usd)
+    np.testing.assert_array_equal(back.X, logged.X)
+    np.testing.assert_array_equal(back.actions, logged.actions)
