@@ -4,7 +4,7 @@ configured candidates, skipping upstreams whose breaker is open, at most ``max_a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ class AllAttemptsFailed(Exception):
         return bool(called) and called[-1].outcome == "timeout"
 
 
-def fallback_order(first: str, pmf: dict[str, float], configured: Sequence[str], seed: int) -> list[str]:
+def fallback_order(first: str, pmf: dict[str, float], configured: Collection[str], seed: int) -> list[str]:
     """``first``, then the other configured models of the distribution in an order drawn from it (renormalised
     over the remaining ones, sampling without replacement); models with probability 0 come last, in pmf order."""
     rest = [m for m in pmf if m != first and m in configured]
@@ -41,8 +41,24 @@ def fallback_order(first: str, pmf: dict[str, float], configured: Sequence[str],
     return order + zero
 
 
+class AttemptOrder:
+    """The first choice, then :func:`fallback_order`'s draw, made only if a fallback is needed (the draw costs a
+    generator per request, and most requests never fall back)."""
+
+    def __init__(self, first: str, pmf: dict[str, float], configured: Collection[str], seed: int) -> None:
+        self.first, self.pmf, self.configured, self.seed = first, pmf, configured, seed
+        self._n = 1 + sum(1 for m in pmf if m != first and m in configured)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[str]:
+        yield self.first
+        yield from fallback_order(self.first, self.pmf, self.configured, self.seed)[1:]
+
+
 async def attempt_all(
-    gw: Gateway, order: Sequence[str], body: dict[str, Any], stream: bool
+    gw: Gateway, order: AttemptOrder | Sequence[str], body: dict[str, Any], stream: bool
 ) -> tuple[str, httpx.Response, list[Attempt], float]:
     """Try the models in ``order``; returns ``(model, open response, attempts, start of the served attempt)`` on
     the first 2xx or 4xx; raises :class:`AllAttemptsFailed` when every attempt failed or was skipped."""

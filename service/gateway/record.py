@@ -78,7 +78,9 @@ async def settle(gw: Gateway, store: Any, settings: Any, out: Outcome) -> None:
     for k, v in out.fields().items():
         flat += [k, v]
     marks = [k_mark(out.pid, out.did, s) for s in ("user", "evaluator")] if out.first_failed else []
-    script = store.r.register_script(SETTLE_SCRIPT)
+    if gw.settle_script is None:  # registered once per worker
+        gw.settle_script = store.r.register_script(SETTLE_SCRIPT)
+    script = gw.settle_script
     await script(keys=[k_decision(out.pid, out.did), *marks], args=[int(settings.decision_ttl_seconds), *flat])
     if out.first_failed:
         weight = settings.source_weights.get("gateway", 1.0)

@@ -25,6 +25,7 @@ class Gateway:
         self.breakers = {name: Breaker(config.breaker_failures, config.breaker_reset_s) for name in config.models}
         self.judge: Any = None  # a judge.Judge when [evaluator] is configured (started by open())
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.settle_script: Any = None  # record.SETTLE_SCRIPT registered on the store's client
 
     @classmethod
     async def open(cls, config: GatewayConfig, store: Any, settings: Any) -> Gateway:

@@ -22,7 +22,7 @@ from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
 from banditroute.service.errors import Invalid, NotFound, responses
 from banditroute.service.gateway import sse
 from banditroute.service.gateway.cost import cost_usd, message_text, usage_tokens
-from banditroute.service.gateway.forward import AllAttemptsFailed, attempt_all, fallback_order
+from banditroute.service.gateway.forward import AllAttemptsFailed, AttemptOrder, attempt_all
 from banditroute.service.gateway.record import Outcome, settle
 from banditroute.service.gateway.runtime import Gateway
 from banditroute.service.gateway.upstream import elapsed_ms
@@ -93,7 +93,7 @@ async def _check_models(gw: Gateway, store: Any, cache: Any, pids: list[str]) ->
     return models
 
 
-async def _decide(gw: Gateway, body: dict[str, Any], store: Any, cache: Any, settings: Any) -> tuple[Any, list[str]]:
+async def _decide(gw: Gateway, body: dict[str, Any], store: Any, cache: Any, settings: Any) -> tuple[Any, AttemptOrder]:
     """Route the request: ``(RouteResponse, attempt order)``."""
     target: str = body["model"]
     kind, _, ident = target.partition("/")
@@ -115,7 +115,7 @@ async def _decide(gw: Gateway, body: dict[str, Any], store: Any, cache: Any, set
         await _check_models(gw, store, cache, [a["policy"] for a in exp["definition"]["arms"]])
         req = RouteRequest(query=query, experiment=ident, unit_id=unit)
     decision = await _route(req, store, cache, settings)
-    order = fallback_order(decision.model, decision.pmf, list(gw.config.models), int(decision.decision_id[-16:], 16))
+    order = AttemptOrder(decision.model, decision.pmf, gw.config.models, int(decision.decision_id[-16:], 16))
     return decision, order
 
 
@@ -131,6 +131,7 @@ async def chat(request: Request, store: StoreDep, cache: CacheDep, settings: Set
     start = time.perf_counter()
     stream = bool(body.get("stream"))
     target: str = body["model"]
+    order: AttemptOrder | list[str]
     if target.startswith(("router/", "experiment/")):
         decision, order = await _decide(gw, body, store, cache, settings)
         pid, did, query = decision.policy, decision.decision_id, routed_text(body["messages"], "last_user", 4000)
@@ -141,7 +142,8 @@ async def chat(request: Request, store: StoreDep, cache: CacheDep, settings: Set
         raise NotFound(
             f"unknown model {target!r}: use router/<policy-id>, experiment/<id> or one of {sorted(gw.config.models)}"
         )
-    out = Outcome(pid, did, order[0], None, [], query)
+    first = order.first if isinstance(order, AttemptOrder) else order[0]
+    out = Outcome(pid, did, first, None, [], query)
     headers = {"x-banditroute-decision-id": did, "x-banditroute-policy": pid}
     try:
         served, resp, out.attempts, _ = await attempt_all(gw, order, body, stream)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +105,16 @@ class Gw:
     app: Any
     ups: Upstreams
     redis_url: str
+    clients: list[openai.OpenAI] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return self.server.url
 
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=ROUTER, max_retries=0, timeout=20)
+        c = openai.OpenAI(base_url=self.url + "/v1", api_key=ROUTER, max_retries=0, timeout=20)
+        self.clients.append(c)  # closed at teardown: an unclosed client's sockets warn when collected
+        return c
 
     def async_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=ROUTER, max_retries=0, timeout=20)
@@ -124,14 +127,14 @@ class Gw:
         raw = redis.Redis.from_url(self.redis_url).hgetall(f"br:{{{pid}}}:dec:{did}")
         return {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
 
-    def wait_decision(self, did: str, field: str, timeout: float = 10.0) -> dict[str, str]:
+    def wait_decision(self, did: str, key: str, timeout: float = 10.0) -> dict[str, str]:
         deadline = time.monotonic() + timeout
         while True:
             d = self.decision(did)
-            if field in d:
+            if key in d:
                 return d
             if time.monotonic() > deadline:
-                raise AssertionError(f"decision {did} has no {field!r}: {sorted(d)}")
+                raise AssertionError(f"decision {did} has no {key!r}: {sorted(d)}")
             time.sleep(0.01)
 
 
@@ -169,6 +172,8 @@ def gateway_factory(
 
     yield make
     for gw in started:
+        for c in gw.clients:
+            c.close()
         gw.server.stop()
 
 

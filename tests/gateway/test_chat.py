@@ -112,8 +112,10 @@ def test_unknown_model_and_policy_with_unconfigured_models(gateway: Gw) -> None:
 
 
 def test_auth_uses_the_service_keys(gateway: Gw) -> None:
-    bad = openai.OpenAI(base_url=gateway.url + "/v1", api_key="wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(base_url=gateway.url + "/v1", api_key="wrong", max_retries=0) as bad,
+        pytest.raises(openai.AuthenticationError),
+    ):
         bad.chat.completions.create(model="router/main", messages=ask(0))
     r = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "router/main", "messages": ask(0)})
     assert r.status_code == 401
