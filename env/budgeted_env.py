@@ -23,13 +23,19 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
     ``Discrete(k)``: the index of the model that answers the current query.
 
     ## Observation Space
-    ``Box(-1, 1, (d + 2,), float32)``: the query's ``d`` features, then the remaining budget as a share of
-    ``budget`` and the remaining steps as a share of ``episode_length`` (both in [0, 1]).
+    ``Box(-1, 1, (d + 3,), float32)``: the query's ``d`` features, then the remaining budget as a share of
+    ``budget``, the remaining steps as a share of ``episode_length`` and the current dual price
+    ``0.5 + dual / (2 * dual_max)`` (all in [0, 1]).
 
     ## Rewards
-    ``quality - lam * cost / cost_scale`` of the model that answered (``lam`` defaults to 0: the budget is the
-    constraint). A chosen model the remaining budget cannot pay for is not called: the cheapest model the
-    budget can pay for answers instead and ``info["fallback"]`` is True.
+    ``quality - (lam + dual) * cost / cost_scale`` of the model that answered. ``dual`` is a Lagrange multiplier
+    of the budget constraint, adapted by dual ascent at the end of every episode on its spending pace:
+    ``dual += dual_lr * (spent / budget * episode_length / steps - 1)``, kept in ``[-dual_max, dual_max]`` (an
+    episode that ran out of budget early spent too fast): overspending raises the price
+    of a dollar, underspending lowers it (below 0 it pays to spend), so an agent trained here learns to spend
+    about its budget rather than far below it. ``dual_lr = 0`` freezes it (evaluation). A chosen model the
+    remaining budget cannot pay for is not called: the cheapest model the budget can pay for answers instead
+    and ``info["fallback"]`` is True.
 
     ## Episode End
     Truncated after ``episode_length`` steps; terminated when the remaining budget cannot pay for any model
@@ -42,9 +48,11 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
       median of the per-model mean costs.
     - ``lam``, ``cost_scale``: as in ``RoutingEnv``.
     - ``models``: names of the ``k`` models.
+    - ``dual_lr``: step of the dual ascent per episode (default 0.5; 0 freezes the dual).
+    - ``initial_dual``, ``dual_max``: the dual's start (default 0) and bound (default 10).
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version; the Lagrangian dual price joined the reward and the observation.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -60,6 +68,9 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
         cost_scale: float | None = None,
         models: list[str] | tuple[str, ...] | None = None,
         render_mode: str | None = None,
+        dual_lr: float = 0.5,
+        initial_dual: float = 0.0,
+        dual_max: float = 10.0,
     ) -> None:
         t = validated_tables(quality, cost, features, lam, cost_scale, models, render_mode)
         if int(episode_length) < 1:
@@ -71,9 +82,14 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
         self.lam, self.cost_scale, self.models = t.lam, t.cost_scale, t.models
         self.episode_length = int(episode_length)
         self.budget = per_query * self.episode_length
+        if not (np.isfinite(dual_lr) and dual_lr >= 0):
+            raise ValueError(f"dual_lr must be a finite number >= 0, got {dual_lr}")
+        if not (np.isfinite(dual_max) and dual_max > 0 and abs(initial_dual) <= dual_max):
+            raise ValueError(f"dual_max must be > 0 and |initial_dual| <= dual_max, got {dual_max}, {initial_dual}")
+        self.dual_lr, self.dual_max, self.dual = float(dual_lr), float(dual_max), float(initial_dual)
         k = self.quality.shape[1]
         self.action_space = spaces.Discrete(k)
-        self.observation_space = spaces.Box(-1.0, 1.0, shape=(self.features.shape[1] + 2,), dtype=np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(self.features.shape[1] + 3,), dtype=np.float32)
         self._i = 0
         self._spent = 0.0
         self._t = 0
@@ -89,7 +105,11 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
 
     def _obs(self) -> np.ndarray:
         extra = np.array(
-            [self.remaining / self.budget, (self.episode_length - self._t) / self.episode_length],
+            [
+                self.remaining / self.budget,
+                (self.episode_length - self._t) / self.episode_length,
+                0.5 + self.dual / (2.0 * self.dual_max),
+            ],
             dtype=np.float32,
         )
         return np.concatenate([self.features[self._i], np.clip(extra, 0.0, 1.0)])
@@ -115,7 +135,7 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
         q, c = float(self.quality[i, a]), float(costs[a])
         self._spent += c
         self._t += 1
-        reward = q - self.lam * c / self.cost_scale
+        reward = q - (self.lam + self.dual) * c / self.cost_scale
         truncated = self._t >= self.episode_length
         info: dict[str, Any] = {
             "query_index": i,
@@ -126,6 +146,7 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
             "remaining_budget": self.remaining,
             "oracle_action": int(np.argmax(self.quality[i] - self.lam * costs / self.cost_scale)),
             "budget_exhausted": False,
+            "dual": self.dual,
         }
         terminated = False
         if not truncated:
@@ -133,4 +154,8 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
             if self.cost[self._i].min() > self.remaining:
                 terminated = True
                 info["budget_exhausted"] = True
+        if terminated or truncated:  # dual ascent on the episode's spending pace against its budget's
+            pace = (self._spent / self.budget) * (self.episode_length / self._t)
+            step = self.dual_lr * (pace - 1.0)
+            self.dual = float(np.clip(self.dual + step, -self.dual_max, self.dual_max))
         return self._obs(), reward, terminated, truncated, info

@@ -44,6 +44,13 @@ class VWLearner:
         reward = quality - self.lam * cost / self.cost_scale
         self.vw.learn(self._lines(x, (idx, -reward, max(propensity, 1e-6))))
 
+    def warm_start(self, X: np.ndarray, Q: np.ndarray, C: np.ndarray) -> None:
+        """Full-information warm start: every model's reward on every row, each as a certain (p = 1) example."""
+        for x, q, c in zip(X, Q, C, strict=True):
+            for a in range(self.k):
+                reward = q[a] - self.lam * c[a] / self.cost_scale
+                self.vw.learn(self._lines(x, (a, -float(reward), 1.0)))
+
     def close(self) -> None:
         self.vw.finish()
 
@@ -60,6 +67,14 @@ class MABWiserLinUCB:
         self.k, self.lam, self.cost_scale = k, lam, cost_scale
         self.fitted = False
         self.rng = np.random.default_rng(seed)
+
+    def warm_start(self, X: np.ndarray, Q: np.ndarray, C: np.ndarray) -> None:
+        """Full-information warm start: every model's reward on every row."""
+        n, k = Q.shape
+        decisions = np.tile(np.arange(k), n)
+        rewards = (Q - self.lam * C / self.cost_scale).reshape(-1)
+        self.mab.fit(decisions.tolist(), rewards.tolist(), np.repeat(X, k, axis=0))
+        self.fitted = True
 
     def select(self, x: np.ndarray) -> tuple[int, float]:
         if not self.fitted:

@@ -169,8 +169,17 @@ def rollout(
     return {"quality": np.array(q), "cost": np.array(c), "action": np.array(acted, dtype=np.int64)}
 
 
+def trained_dual(agent: Any) -> tuple[float, float]:
+    """The budget's dual price the agent's training env ended at, and its bound (frozen for evaluation)."""
+    env = agent.get_env()
+    return float(env.get_attr("dual")[0]), float(env.get_attr("dual_max")[0])
+
+
 def _budget_test(agent: Any, prep: Prepared, episodes: int, seed: int, **env_kwargs: Any) -> dict[str, Any]:
-    """The agent's figures on the test split's budgeted env (``episodes`` seeded episodes)."""
+    """The agent's figures on the test split's budgeted env (``episodes`` seeded episodes), at the dual price its
+    training ended at, frozen."""
+    dual, dual_max = trained_dual(agent)
+    env_kwargs = {**env_kwargs, "initial_dual": dual, "dual_max": dual_max, "dual_lr": 0.0}
     env = BudgetedRoutingEnv.from_records(prep.test, prep.x_test, **env_kwargs)
     r = rollout(agent, env, seed, episodes=episodes)
     counts = np.bincount(r["action"], minlength=prep.test.n_models)
@@ -180,6 +189,8 @@ def _budget_test(agent: Any, prep: Prepared, episodes: int, seed: int, **env_kwa
         "call_share": dict(zip(prep.test.models, (counts / counts.sum()).tolist(), strict=True)),
         "episodes": episodes,
         "budget_per_query_usd": env.budget / env.episode_length,
+        "spend_share_of_budget": float(np.mean(r["cost"])) / (env.budget / env.episode_length),
+        "dual": dual,
     }
 
 
@@ -281,8 +292,10 @@ def _export_checked(agent: Any, env_kind: str, prep: Prepared, out: Path) -> tup
     export_onnx(agent, int(agent.observation_space.shape[0]), out / "policy.onnx")
     if env_kind == "routing":
         test_obs = prep.x_test.astype(np.float32)
-    else:  # the budget part of the observation at a fresh episode's start
-        test_obs = np.hstack([prep.x_test, np.ones((len(prep.test), 2))]).astype(np.float32)
+    else:  # the budget part of the observation at a fresh episode's start, at the trained dual price
+        dual, dual_max = trained_dual(agent)
+        fresh = np.tile([1.0, 1.0, 0.5 + dual / (2.0 * dual_max)], (len(prep.test), 1))
+        test_obs = np.hstack([prep.x_test, fresh]).astype(np.float32)
     sb3_actions, _ = agent.predict(test_obs, deterministic=True)
     ort_actions = onnx_actions(out / "policy.onnx", test_obs)
     mismatches = int((np.asarray(sb3_actions) != ort_actions).sum())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from banditroute.bandit import BestSingle
@@ -14,13 +15,33 @@ from banditroute.simulations.scenarios.common import ma_series, policy, series, 
 from banditroute.simulations.simulate import Context
 
 
+def _warm_rows(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The train rows every learner is warm-started from (``warm_start_rows`` of them, seeded), or None (cold)."""
+    n = int(ctx.cfg.get("warm_start_rows", 0))
+    if n <= 0:
+        return None
+    p = ctx.prep
+    idx = np.sort(np.random.default_rng(ctx.seed).permutation(len(p.train))[:n])
+    return p.x_train[idx], p.train.quality[idx], p.train.cost[idx]
+
+
 def _learners(ctx: Context, data: stream.StreamData, lam: float) -> tuple[list[Any], dict[str, str]]:
-    """Our policies, the best single model fitted on train (static), and the installed outside peers."""
-    learners: list[Any] = [stream.PolicyLearner(n, policy(ctx, n), lam) for n in ctx.cfg["policies"]]
+    """Our policies, the best single model fitted on train (static), and the installed outside peers; with
+    ``warm_start_rows``, ours and the peers all start from the same full-information train rows."""
+    warm = _warm_rows(ctx)
+    learners: list[Any] = []
+    for n in ctx.cfg["policies"]:
+        p = policy(ctx, n)
+        if warm is not None:
+            p.fit_full(*warm)
+        learners.append(stream.PolicyLearner(n, p, lam))
     best = BestSingle(data.models, data.X.shape[1], cost_scale=data.cost_scale, explore_floor=0.0, seed=ctx.seed)
     best.fit_full(ctx.prep.x_train, ctx.prep.train.quality, ctx.prep.train.cost)
     learners.append(stream.PolicyLearner("best-single (train)", best, lam, learn=False))
     peers, skipped = make_peers(list(ctx.cfg.get("peers", [])), len(data.models), ctx.seed, lam, data.cost_scale)
+    if warm is not None:
+        for peer in peers:
+            peer.warm_start(*warm)
     return [*learners, *peers], skipped
 
 

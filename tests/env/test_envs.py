@@ -85,7 +85,7 @@ def test_budget_fallback_and_exhaustion(tables) -> None:
     q, c, x = tables
     e = BudgetedRoutingEnv(q, c, x, episode_length=1000, budget_per_query=float(c[:, 0].mean()))
     obs, _ = e.reset(seed=1)
-    assert obs[-2] == 1.0 and obs[-1] == 1.0
+    assert obs[-3] == 1.0 and obs[-2] == 1.0 and obs[-1] == 0.5  # full budget, all steps left, dual 0
     fallbacks, steps, done, info = 0, 0, False, {}
     while not done:
         obs, _, term, trunc, info = e.step(3)  # always the most expensive model
@@ -96,6 +96,38 @@ def test_budget_fallback_and_exhaustion(tables) -> None:
     assert fallbacks > 0
     assert term and info["budget_exhausted"] and steps < 1000
     assert e._spent <= e.budget + 1e-12
+
+
+def test_budget_dual_ascent_prices_spending(tables) -> None:
+    """Overspending an episode's budget raises the dual price of a dollar; underspending lowers it (below 0: it
+    pays to spend); the reward carries it and dual_lr = 0 freezes it."""
+    q, c, x = tables
+    e = BudgetedRoutingEnv(q, c, x, episode_length=10, budget_per_query=float(c.mean()), dual_lr=0.5)
+
+    def episode(action: int) -> list[float]:
+        e.reset(seed=0)
+        rewards, done = [], False
+        while not done:
+            _, r, term, trunc, info = e.step(action)
+            rewards.append(r - info["quality"])
+            done = term or trunc
+        return rewards
+
+    episode(int(np.argmax(c.mean(axis=0))))  # the dearest model: over budget
+    assert e.dual > 0
+    high = e.dual
+    for _ in range(5):
+        episode(int(np.argmin(c.mean(axis=0))))  # the cheapest: under budget
+    assert e.dual < high
+    penalties = episode(0)
+    assert all(p <= 0 for p in penalties) or e.dual < 0
+    frozen = BudgetedRoutingEnv(q, c, x, episode_length=10, dual_lr=0.0, initial_dual=2.0)
+    frozen.reset(seed=0)
+    for _ in range(10):
+        frozen.step(0)
+    assert frozen.dual == 2.0
+    with pytest.raises(ValueError, match="dual_lr"):
+        BudgetedRoutingEnv(q, c, x, dual_lr=-1.0)
 
 
 def test_budget_truncates_after_episode_length(tables) -> None:
