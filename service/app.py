@@ -24,6 +24,7 @@ from banditroute.service.learner import Learner
 from banditroute.service.logs import configure
 from banditroute.service.middleware import ServiceMiddleware
 from banditroute.service.routes import chat, decisions, docs, experiments, feedback, models, ops, policies, route
+from banditroute.service.routes import ui as ui_routes
 from banditroute.service.runtime import PolicyCache
 from banditroute.service.store import Store
 
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chat.router,
         models.router,
         decisions.router,
+        *ui_routes.routers,
     ):
         app.include_router(r)
     docs.install(app)

