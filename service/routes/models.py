@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from banditroute.service.deps import CacheDep, StoreDep
 from banditroute.service.errors import NotFound, ServiceError, responses
 from banditroute.service.routes.chat import RouteScope, gateway_of
 
@@ -25,7 +24,8 @@ def _entry(mid: str, owner: str) -> dict[str, Any]:
     responses=responses(401, 403, 404, 503),
     summary="Models, routers and experiments an OpenAI client can name",
 )
-async def list_models(request: Request, store: StoreDep, cache: CacheDep) -> dict[str, Any]:
+async def list_models(request: Request) -> dict[str, Any]:
+    store, cache = request.app.state.store, request.app.state.cache
     gw = gateway_of(request)
     data = [_entry(name, "upstream") for name in gw.config.models]
     for pid in sorted(await store.policy_ids()):
