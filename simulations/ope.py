@@ -145,7 +145,7 @@ def load_jsonl(path: str | Path, models: tuple[str, ...]) -> Logged:
 def dump_jsonl(logged: Logged, path: str | Path) -> int:
     """Write ``logged`` in the JSONL format :func:`load_jsonl` reads (latency and cost as null where not
     observed); returns the number of lines. A log read from Redis can so be kept and evaluated later."""
-    n = logged.X.shape[0]
+    n = int(logged.X.shape[0])
     lat = logged.latency_ms if logged.latency_ms is not None else np.full(n, np.nan)
     cost = logged.cost_usd if logged.cost_usd is not None else np.full(n, np.nan)
     with open(path, "w") as f:
