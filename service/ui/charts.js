@@ -19,7 +19,7 @@ const Charts = (() => {
 
   /* spec: {title, xLabel, yLabel, t: [epoch s], series: [{name, values, lo?, hi?}], yMin?, yMax?, zero?} */
   function line(spec) {
-    const W = 560, H = 260, L = 64, R = 12, T = 10, B = 44;
+    const W = 560, H = 260, L = 64, R = 32, T = 10, B = 44;
     const t = spec.t || [];
     const vals = [];
     spec.series.forEach((s) => s.values.forEach((v, i) => {

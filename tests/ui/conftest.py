@@ -187,6 +187,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     # an explicit chromedriver path: selenium-manager never runs (it would download a driver)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     driver.set_page_load_timeout(30)
+    driver.get("about:blank")
+    driver.get_log("performance")  # the browser's own start-up requests (its new-tab page), not the dashboard's
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
         yield driver
