@@ -124,7 +124,36 @@ def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
     _plot_call_shares(report, out / "call_shares.png")
 
 
-def _plot_cost_quality(report: dict[str, Any], path: Path) -> None:
+#: units for axis labels that scenarios give without them (a label with "(...)" is kept as given)
+UNITS = {
+    "step": "step (queries routed)",
+    "quality": "quality (score 0-1)",
+    "cumulative regret": "cumulative regret (quality points below the oracle)",
+}
+
+
+def _label(text: str, unit: str | None = None) -> str:
+    if unit:
+        return f"{text} ({unit})"
+    return text if "(" in text else UNITS.get(text, text)
+
+
+def _legend_outside(ax: Any, n: int, right: bool = False) -> None:
+    """A legend that never covers a line: right of the axes, or below them in columns."""
+    if right:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(max(n, 1), 3), frameon=False)
+
+
+def _save(fig: Any, path: Path, dpi: int = 110) -> None:
+    # bbox_inches="tight" grows the image to hold the outside legend
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
+def cost_quality_figure(report: dict[str, Any]) -> Any:
+    """Each learner's mean quality against its mean cost as lambda sweeps, the single models as reference."""
     fig, ax = plt.subplots(figsize=(9, 6))
     cmap = plt.get_cmap("tab20")
     curves = [
@@ -137,28 +166,39 @@ def _plot_cost_quality(report: dict[str, Any], path: Path) -> None:
             c["cost_usd"],
             c["quality"],
             marker=".",
-            linewidth=1,
+            linewidth=1.2,
             label=name,
             color=cmap(j % 20),
             linestyle="--" if name.endswith("[online]") else "-",
         )
-    for name, m in report["methods"].items():
-        if name.startswith("single:"):
-            ax.scatter([m["cost_usd"]], [m["quality"]], marker="x", color="grey")
-            ax.annotate(name[7:], (m["cost_usd"], m["quality"]), fontsize=6, color="grey")
+    singles = [(n, m) for n, m in report["methods"].items() if n.startswith("single:")]
+    for k, (name, m) in enumerate(singles):
+        ax.scatter([m["cost_usd"]], [m["quality"]], marker="x", color="grey", label="single model" if k == 0 else None)
+        ax.annotate(
+            name[7:],
+            (m["cost_usd"], m["quality"]),
+            fontsize=7,
+            color="dimgrey",
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     r = report["methods"]["random"]
     ax.scatter([r["cost_usd"]], [r["quality"]], marker="s", color="black", label="random")
     ax.set_xscale("log")
-    ax.set_xlabel("mean cost per query (USD, log)")
-    ax.set_ylabel("mean quality")
-    ax.set_title(f"Cost-quality curves (lambda sweep), {Path(report['dataset']['path']).name}")
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    ax.set_xlabel("mean cost per query (USD, log scale)")
+    ax.set_ylabel("mean quality on the test split (score 0-1)")
+    ax.set_title(f"Cost-quality trade-off as lambda varies\n{Path(report['dataset']['path']).name}", fontsize=12)
+    ax.grid(True, which="major", alpha=0.3)
+    _legend_outside(ax, len(curves) + 2, right=True)
+    return fig
 
 
-def _plot_call_shares(report: dict[str, Any], path: Path) -> None:
+def _plot_cost_quality(report: dict[str, Any], path: Path) -> None:
+    _save(cost_quality_figure(report), path)
+
+
+def call_shares_figure(report: dict[str, Any]) -> Any:
+    """Per method, the share of test queries sent to each model at lambda = 0 (stacked bars)."""
     names = [n for n in report["methods"] if not n.startswith("single:")]
     models = report["dataset"]["models"]
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 2))
@@ -168,13 +208,18 @@ def _plot_call_shares(report: dict[str, Any], path: Path) -> None:
         vals = [report["methods"][n]["call_share"][m] for n in names]
         ax.barh(names, vals, left=left, color=cmap(j % 20), label=m if len(models) <= 20 else None)
         left = [a + b for a, b in zip(left, vals, strict=True)]
-    ax.set_xlabel("share of calls at lambda = 0")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of test queries sent to each model (fraction, lambda = 0)")
+    ax.set_ylabel("method")
+    ax.set_title(f"Which model each method calls\n{Path(report['dataset']['path']).name}", fontsize=12)
     if len(models) <= 20:
-        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        _legend_outside(ax, len(models), right=True)
     ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _plot_call_shares(report: dict[str, Any], path: Path) -> None:
+    _save(call_shares_figure(report), path)
 
 
 def write_simulation_report(results: dict[str, Any], out: Path) -> None:
@@ -205,19 +250,23 @@ def write_simulation_report(results: dict[str, Any], out: Path) -> None:
     (out / "report.md").write_text("\n".join(md) + "\n")
 
 
-def _line_plot(plot: dict[str, Any], path: Path) -> None:
+def line_figure(plot: dict[str, Any]) -> Any:
+    """A scenario's plot: ``series`` ({name: {x, y, marker?}}), ``title``, ``xlabel``/``ylabel`` (optional
+    ``xunit``/``yunit``), reference ``hlines`` [(y, label)] and ``vlines`` [x] (events such as a drift)."""
     fig, ax = plt.subplots(figsize=(9, 5))
     for name, s in plot["series"].items():
-        ax.plot(s["x"], s["y"], label=name, linewidth=1.2, marker=s.get("marker"))
+        ax.plot(s["x"], s["y"], label=name, linewidth=1.4, marker=s.get("marker"))
     for y, label in plot.get("hlines", []):
-        ax.axhline(y, linestyle="--", color="grey", linewidth=0.8)
-        ax.annotate(label, (ax.get_xlim()[0], y), fontsize=7, color="grey")
-    for x in plot.get("vlines", []):
-        ax.axvline(x, linestyle=":", color="red", linewidth=0.8)
-    ax.set_title(plot["title"])
-    ax.set_xlabel(plot["xlabel"])
-    ax.set_ylabel(plot["ylabel"])
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        ax.axhline(y, linestyle="--", color="grey", linewidth=0.9, label=label)
+    for k, x in enumerate(plot.get("vlines", [])):
+        ax.axvline(x, linestyle=":", color="red", linewidth=0.9, label="event" if k == 0 else None)
+    ax.set_title(plot["title"], fontsize=12)
+    ax.set_xlabel(_label(plot["xlabel"], plot.get("xunit")))
+    ax.set_ylabel(_label(plot["ylabel"], plot.get("yunit")))
+    ax.grid(True, alpha=0.3)
+    _legend_outside(ax, len(plot["series"]) + len(plot.get("hlines", [])) + bool(plot.get("vlines")))
+    return fig
+
+
+def _line_plot(plot: dict[str, Any], path: Path) -> None:
+    _save(line_figure(plot), path, dpi=100)
