@@ -2,7 +2,12 @@
 accepted (decision, source) and 5% name unknown decisions. Accepted must equal applied updates in the policy state,
 duplicates 409, unknowns 404, zero 5xx. Loopback only; bounded by --events and --max-seconds.
 
-Run:  .venv/bin/python benchmarks/exactly_once.py [--events 100000] [--workers 4] [--clients 64]
+With --restart-at F (default 0.5), once that fraction of the feedback events was sent the whole server
+(supervisor, workers, and so the learner holding the lease, mid-batch) is killed with SIGKILL and started again
+on the same port while the clients keep sending: a request that meets the dead server is retried (a retried
+accepted event must come back 409, never be applied twice). --restart-at 0 turns this off.
+
+Run:  .venv/bin/python benchmarks/exactly_once.py [--events 100000] [--workers 4] [--clients 64] [--restart-at 0.5]
 """
 
 from __future__ import annotations
@@ -10,9 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -29,6 +37,29 @@ from banditroute.service.embedded import EmbeddedRedis
 from banditroute.testing import ServeProcess, free_port
 
 MODELS = ["small", "medium", "large"]
+#: feedback events answered so far (read by the restart thread)
+SENT = [0]
+
+
+def restart_when(serve: ServeProcess, threshold: int, deadline: float, log: list[str]) -> threading.Thread:
+    """A thread that SIGKILLs ``serve``'s whole process group once ``threshold`` events were answered, and starts
+    a new server on the same port (``serve.proc`` then belongs to the new one)."""
+
+    def run() -> None:
+        while SENT[0] < threshold and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if serve.proc is None or time.monotonic() >= deadline:
+            return
+        t0 = time.monotonic()
+        os.killpg(serve.proc.pid, signal.SIGKILL)
+        serve.proc.wait(timeout=30)
+        serve.proc = None
+        serve.start(timeout=120)
+        log.append(f"server SIGKILLed after {SENT[0]} events, serving again after {time.monotonic() - t0:.1f} s")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 async def run_all(url: str, bodies: list[tuple[str, dict[str, Any]]], clients: int, deadline: float) -> Counter[int]:
@@ -40,11 +71,15 @@ async def run_all(url: str, bodies: list[tuple[str, dict[str, Any]]], clients: i
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty() and time.monotonic() < deadline:
             path, body = queue.get_nowait()
-            try:
-                r = await client.post(path, json=body)
-                codes[r.status_code] += 1
-            except httpx.HTTPError:
-                codes[-1] += 1
+            while time.monotonic() < deadline:  # bounded: a server that is restarting is retried until it answers
+                try:
+                    r = await client.post(path, json=body)
+                    codes[r.status_code] += 1
+                    break
+                except httpx.HTTPError:
+                    codes[-1] += 1
+                    await asyncio.sleep(0.2)
+            SENT[0] += 1
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
@@ -146,6 +181,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--max-seconds", type=float, default=1200)
+    ap.add_argument("--restart-at", type=float, default=0.5, help="Kill and restart the server at this fraction.")
     args = ap.parse_args()
     deadline = time.monotonic() + args.max_seconds
     n_unique = int(args.events * 0.9)
@@ -169,13 +205,36 @@ def main() -> None:
         ids = asyncio.run(route_all(url, n_unique, args.clients, deadline))
         t_route = time.perf_counter() - t0
         events = feedback_events(ids, args.events)
+        restarts: list[str] = []
+        restarter = (
+            restart_when(serve, int(len(events) * args.restart_at), deadline, restarts) if args.restart_at > 0 else None
+        )
         t0 = time.perf_counter()
         codes = asyncio.run(run_all(url, events, args.clients, deadline))
         t_fb = time.perf_counter() - t0
+        if restarter is not None:
+            restarter.join(timeout=max(deadline - time.monotonic(), 1))
         t0 = time.perf_counter()
         info = wait_drained(url, deadline)
         t_drain = time.perf_counter() - t0
-        print(json.dumps(summary(args, ids, codes, info, t_route, t_fb, t_drain), indent=2))
+        result = summary(args, ids, codes, info, t_route, t_fb, t_drain)
+        result["restart"] = restarts[0] if restarts else "none"
+        result["events_answered"] = SENT[0]
+        print(json.dumps(result, indent=2))
+        lost = result["policy_feedback"]["accepted"] - result["policy_feedback"]["applied"]
+        ok = (
+            result["exactly_once"]
+            and result["server_errors_5xx"] == 0
+            and (args.restart_at <= 0 or bool(restarts))
+            and SENT[0] >= len(events)
+        )
+        print(
+            f"exactly-once, {args.workers} workers x {args.clients} clients x {args.events} events"
+            f"{' across a server restart' if restarts else ''}: accepted {result['policy_feedback']['accepted']} "
+            f"= applied {result['policy_feedback']['applied']} = updates {result['policy_n_updates']}, "
+            f"lost {max(lost, 0)}, doubled {max(-lost, 0)}, 5xx {result['server_errors_5xx']}: "
+            f"{'PASS' if ok else 'MISS'}"
+        )
     finally:
         serve.stop()
         server.stop()
