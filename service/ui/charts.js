@@ -11,7 +11,7 @@ const Charts = (() => {
     const raw = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
     const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
     const out = [];
-    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) { out.push(Number(v.toPrecision(10))); }
+    for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) { out.push(k === 0 ? 0 : Number((k * step).toPrecision(10))); }
     return out;
   }
   const clock = (t) => new Date(t * 1000).toTimeString().slice(0, 8);
