@@ -16,7 +16,8 @@ from banditroute.env.features import (
 )
 from banditroute.env.records import RecordSet, load_records
 
-#: the featurizer every command uses unless told otherwise (measured best: README "Results")
+#: the featurizer every command uses unless told otherwise (measured best: README "Results"); on records whose
+#: label column has a single value (one benchmark) the default falls back to ``tfidf-svd``
 DEFAULT_FEATURES = "category"
 
 
@@ -88,8 +89,11 @@ def prepare(
     spec: FeaturizerSpec | None = None,
     options: DataOptions | None = None,
     use_cache: bool = True,
+    dim: int = 64,
 ) -> Prepared:
-    """Load ``path``, split (seeded, or by the records' own column), fit features on the train split."""
+    """Load ``path``, split (seeded, or by the records' own column), fit features on the train split.
+
+    ``spec`` None: the default featurizer (``dim`` wide where it is SVD-reduced)."""
     options = options or DataOptions()
     records = load(path, models=models, benchmark=benchmark, options=options)
     ood = None
@@ -97,8 +101,13 @@ def prepare(
         train, test, ood = records.split_by_column(options.split_column)
     else:
         train, test = records.split(test_frac=test_frac, seed=seed)
-    spec = spec or FeaturizerSpec.parse(DEFAULT_FEATURES)
-    labels = train.column(options.label_column) if Featurizer(spec).needs_labels else None
+    labels = None
+    if spec is None:
+        spec = FeaturizerSpec.parse(DEFAULT_FEATURES, dim=dim)
+        if len(set(train.column(options.label_column))) < 2:  # one label (one benchmark): nothing to predict
+            spec = FeaturizerSpec(kind="tfidf-svd", dim=dim)
+    if Featurizer(spec).needs_labels:
+        labels = train.column(options.label_column)
     featurizer, x_train = cross_fit_cached(
         spec, list(train.prompts), labels, folds=options.cross_fit_folds, use_cache=use_cache
     )

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from banditroute.env.features import FeaturizerSpec
 from banditroute.simulations import methods
-from banditroute.simulations.data import DEFAULT_FEATURES, DataOptions, Prepared, prepare
+from banditroute.simulations.data import DataOptions, Prepared, prepare
 from banditroute.simulations.methods import Router, Split, TableRouter
 from banditroute.simulations.metrics import (
     STRONG_SHARES,
@@ -98,15 +98,16 @@ class Setup:
         return self.prep.train.models
 
 
-def _setup(cfg: EvalConfig, features: str) -> Setup:
+def _setup(cfg: EvalConfig, features: str | None) -> Setup:
     prep = prepare(
         cfg.records,
         seed=cfg.seed,
         test_frac=cfg.test_frac,
         models=cfg.models,
         benchmark=cfg.benchmark,
-        spec=FeaturizerSpec.parse(features, dim=cfg.dim),
+        spec=None if features is None else FeaturizerSpec.parse(features, dim=cfg.dim),
         options=cfg.options(),
+        dim=cfg.dim,
     )
     train = Split(prep.x_train, prep.train.quality, prep.train.cost)
     test = Split(prep.x_test, prep.test.quality, prep.test.cost)
@@ -225,7 +226,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     The output directory appears whole when the run succeeds; a failed run leaves none behind."""
     t_start = time.perf_counter()
     policies = list(cfg.policies) if cfg.policies is not None else methods.learning_policies()
-    feature_sets = list(cfg.features) if cfg.features else [DEFAULT_FEATURES]
+    feature_sets: list[str | None] = list(cfg.features) if cfg.features else [None]  # None: the default
     results: dict[str, Any] = {}
     curves: dict[str, Any] = {}
     first: Setup | None = None
@@ -242,7 +243,13 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "reference": ref,
         "methods": results,
         "curves": {"lambdas": LAMBDAS.tolist(), "strong_shares": STRONG_SHARES.tolist(), **curves},
-        "config": asdict(replace(cfg, policies=policies, features=feature_sets)),
+        "config": asdict(
+            replace(
+                cfg,
+                policies=policies,
+                features=[first.prep.featurizer.spec.describe()] if cfg.features is None else cfg.features,
+            )
+        ),
         "seconds": round(time.perf_counter() - t_start, 1),
     }
     with staged_dir(cfg.out) as stage:

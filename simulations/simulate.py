@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from banditroute.bandit.errors import InvalidHyperparameterError
 from banditroute.env.features import FeaturizerSpec
 from banditroute.simulations.data import DEFAULT_FEATURES, DataOptions, Prepared, prepare
 from banditroute.simulations.report import write_simulation_report
@@ -58,17 +59,35 @@ def load_config(name: str, quick: bool = False, overrides: dict[str, Any] | None
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs; values are parsed as TOML (numbers, booleans, lists, quoted strings) or kept as text."""
+    """``key=value`` pairs; values are parsed as TOML (numbers, booleans, lists, quoted strings, inline tables) or
+    kept as text; a dotted key sets a nested value (``hyperparameters.knn.alpha=0.01``)."""
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
             raise ValueError(f"--set takes key=value, got {item!r}")
         k, v = item.split("=", 1)
         try:
-            out[k.strip()] = tomllib.loads(f"v = {v}")["v"]
+            value = tomllib.loads(f"v = {v}")["v"]
         except tomllib.TOMLDecodeError:
-            out[k.strip()] = v
+            value = v
+        *parents, leaf = [part.strip() for part in k.split(".")]
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {k}: {part!r} is already set to a value, not a table")
+        node[leaf] = value
     return out
+
+
+def check_hyperparameters(cfg: dict[str, Any]) -> None:
+    """``[hyperparameters.NAME]`` tables of keyword values, refused with what to write otherwise."""
+    hyper = cfg.get("hyperparameters", {})
+    if not isinstance(hyper, dict) or not all(isinstance(v, dict) for v in hyper.values()):
+        raise InvalidHyperparameterError(
+            f"hyperparameters must be a table of tables, got {hyper!r}; "
+            "write --set hyperparameters.NAME.PARAM=VALUE, e.g. --set hyperparameters.knn.alpha=0.01"
+        )
 
 
 def simulate(
@@ -82,6 +101,7 @@ def simulate(
     progress: bool = True,
 ) -> dict[str, Any]:
     cfg = load_config(name, quick, overrides)
+    check_hyperparameters(cfg)
     records = str(records or cfg.get("records", "data/mmlu_pro.parquet"))
     cfg["records"] = records
     out = Path(out)

@@ -34,7 +34,11 @@ def test_short_training_run_writes_metrics_and_a_faithful_onnx(
     # faithful: the saved ONNX graph acts as the saved SB3 agent on the test contexts and on random ones
     agent = algo_class(algo).load(out / "agent.zip", device="cpu")
     prep = prepare(mmlu_slice, seed=0, spec=spec)
-    obs = prep.x_test if env_kind == "routing" else np.hstack([prep.x_test, np.ones((len(prep.test), 2))])
+    if env_kind == "routing":
+        obs = prep.x_test
+    else:  # a fresh episode's budget and steps, at the dual price the training ended at (dual_max 10)
+        fresh = np.tile([1.0, 1.0, 0.5 + saved["test"]["dual"] / 20.0], (len(prep.test), 1))
+        obs = np.hstack([prep.x_test, fresh])
     rand = np.random.default_rng(2).uniform(-1, 1, (300, obs.shape[1]))
     for o in (obs.astype(np.float32), rand.astype(np.float32)):
         np.testing.assert_array_equal(onnx_actions(out / "policy.onnx", o), agent.predict(o, deterministic=True)[0])
