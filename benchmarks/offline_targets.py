@@ -128,7 +128,19 @@ def routellm(out: Path, seeds: Sequence[int]) -> list[Row]:
 def simulate_online(out: Path, seeds: Sequence[int]) -> list[Row]:
     from banditroute.simulations.simulate import simulate
 
-    res = simulate("online", None, out / "simulate_online", seed=0, progress=False)
+    # every learner (ours and the peers) starts from the same 1,000 full-information train rows, as a deployment
+    # warm-started by `banditroute fit` would; then learns from bandit feedback only on the test stream
+    greedy = {"explore_floor": 0.0}
+    overrides = {
+        "policies": ["shared-linucb", "shared-lints", "knn"],
+        "warm_start_rows": 1000,
+        "hyperparameters": {
+            "shared-linucb": {**greedy, "alpha": 0.05},
+            "shared-lints": {**greedy, "v": 0.05},
+            "knn": {**greedy, "alpha": 0.01},
+        },
+    }
+    res = simulate("online", None, out / "simulate_online", seed=0, overrides=overrides, progress=False)
     table = {r["learner"]: r for r in res["tables"]["summary"]}
     ours = {n: r["final_regret"] for n, r in table.items() if not n.startswith(("vw-", "mabwiser", "best-single"))}
     others = {n: r["final_regret"] for n, r in table.items() if n not in ours}
