@@ -98,20 +98,21 @@ def k_experiment(eid: str) -> str:
 
 
 # KEYS[1] decision, KEYS[2] mark, KEYS[3] log, KEYS[4] counters, KEYS[5] expstats, KEYS[6] meta
-# ARGV[1] source, ARGV[2] score, ARGV[3] cost ('' = the decision's cost estimate), ARGV[4] weight,
+# ARGV[1] source, ARGV[2] score, ARGV[3] cost ('' = the cost the gateway measured for the decision, else its
+# cost estimate), ARGV[4] weight,
 # ARGV[5] mark ttl (s), ARGV[6] latency ms ('' = none)
 # Returns {-1} unknown/expired decision, {-4} policy deleted, {-3, decision gen, current gen} a decision of a
 # replaced generation, {-2} duplicate (decision, source), {1, stream id, model} accepted. The event names the decision
 # instead of copying its features: the learner and the workers read them from the decision hash.
 FEEDBACK_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local d = redis.call('HMGET', KEYS[1], 'model', 'cost_estimate', 'experiment', 'arm', 'did', 'gen')
+local d = redis.call('HMGET', KEYS[1], 'model', 'cost_estimate', 'experiment', 'arm', 'did', 'gen', 'gw_cost_usd')
 local g = redis.call('HGET', KEYS[6], 'gen')
 if not g then return {-4} end
 if d[6] ~= g then return {-3, d[6] or '', g} end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[5])) then return {-2} end
 local cost = ARGV[3]
-if cost == '' then cost = d[2] end
+if cost == '' then cost = d[7] or d[2] end
 local id = redis.call('XADD', KEYS[3], '*', 'did', d[5], 'model', d[1], 'score', ARGV[2], 'cost', cost,
                       'weight', ARGV[4], 'source', ARGV[1])
 redis.call('HINCRBY', KEYS[4], 'accepted', 1)

@@ -153,3 +153,17 @@ def test_experiment_model_routes_through_its_arm(gateway: Gw) -> None:
     assert "experiment/ab" in [m.id for m in client.models.list()]
     with pytest.raises(openai.NotFoundError, match="unknown experiment 'zz'"):
         client.chat.completions.create(model="experiment/zz", messages=ask(1))
+
+
+def test_user_feedback_without_a_cost_carries_the_measured_one(gateway: Gw) -> None:
+    """A caller who posts only a score still teaches the policy the call's real cost (usage x prices), not the
+    decision's estimate."""
+    raw = gateway.client().chat.completions.with_raw_response.create(model="router/main", messages=ask(1))
+    did = raw.headers["x-banditroute-decision-id"]
+    d = gateway.wait_decision(did, "gw_cost_usd")
+    with gateway.admin() as admin:
+        r = admin.post("/v1/feedback", json={"decision_id": did, "source": "user", "score": 1.0})
+    assert r.status_code in (200, 202), r.text
+    d = gateway.wait_decision(did, "cost_observed")
+    assert float(d["cost_observed"]) == pytest.approx(float(d["gw_cost_usd"]))
+    assert float(d["cost_observed"]) != pytest.approx(float(d["cost_estimate"]))
