@@ -1,8 +1,9 @@
 """The ``category`` featurizer: a supervised head that predicts each query's label from its text.
 
-A multinomial logistic regression on the hashed TF-IDF (:mod:`.tfidf`) is fitted on the training prompts and
-their labels (the records' ``benchmark`` or another per-query column); its predicted distribution over the labels
-is the context. A compact context whose coordinates mean something ("this looks like law") lets a linear router
+A logistic regression on the hashed TF-IDF (:mod:`.tfidf`), one-vs-rest and fitted by SGD (seconds, not the
+minute an exact multinomial solver takes on 20,000 columns), learns the training prompts' labels (the records'
+``benchmark`` or another per-query column); its predicted distribution over the labels (the one-vs-rest
+probabilities, normalised) is the context. A compact context whose coordinates mean something ("this looks like law") lets a linear router
 learn per-category model strengths from few events, where a 64-d SVD spreads them thin.
 """
 
@@ -25,21 +26,24 @@ from banditroute.env.features.tfidf import (
 MAX_LABELS = 256
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=1, keepdims=True))
+def ovr_probabilities(z: np.ndarray) -> np.ndarray:
+    """One-vs-rest logits ``(n, k)`` to a distribution: each class's sigmoid, normalised (as scikit-learn's
+    ``predict_proba`` of a one-vs-rest logistic model)."""
+    s = 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+    total = s.sum(axis=1, keepdims=True)
+    return np.asarray(np.where(total > 0, s / np.where(total > 0, total, 1.0), 1.0 / z.shape[1]))
 
 
 class CategoryHead(Engine):
-    """Predicted label distribution ``(n, n_labels)`` of a logistic regression on TF-IDF."""
+    """Predicted label distribution ``(n, n_labels)`` of a one-vs-rest logistic regression on TF-IDF."""
 
     name: ClassVar[str] = "category"
+    version: ClassVar[int] = 2
     needs_labels: ClassVar[bool] = True
 
     @classmethod
     def fit(cls, spec: FeaturizerSpec, prompts: Sequence[str], labels: np.ndarray | None) -> dict[str, np.ndarray]:
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.linear_model import SGDClassifier
 
         if labels is None:
             raise FeaturizerError(
@@ -56,13 +60,20 @@ class CategoryHead(Engine):
             )
         arrays = fit_vocabulary(spec, prompts, min_columns=2)
         X = tfidf_matrix(spec, prompts, arrays, {})
-        clf = LogisticRegression(C=spec.l2_penalty, max_iter=500, random_state=spec.seed)
+        # alpha = 1 / (C n): the L2 strength of LogisticRegression(C) on n prompts, per example as SGD counts it
+        clf = SGDClassifier(
+            loss="log_loss",
+            alpha=1.0 / (spec.l2_penalty * len(prompts)),
+            max_iter=50,
+            tol=1e-4,
+            random_state=spec.seed,
+        )
         clf.fit(X, y)
         coef = np.asarray(clf.coef_, dtype=np.float64)
         intercept = np.asarray(clf.intercept_, dtype=np.float64)
-        if classes.size == 2:  # scikit-learn keeps one row for two classes: expand to a two-way softmax
-            coef = np.vstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+        if classes.size == 2:  # scikit-learn keeps one row for two classes: the other class is its complement
+            coef = np.vstack([-coef, coef])
+            intercept = np.array([-intercept[0], intercept[0]])
         arrays["coef"] = np.ascontiguousarray(coef, dtype=np.float32)
         arrays["intercept"] = intercept
         arrays["classes"] = np.asarray(clf.classes_).astype(str)
@@ -73,7 +84,7 @@ class CategoryHead(Engine):
         cls, spec: FeaturizerSpec, prompts: Sequence[str], arrays: dict[str, np.ndarray], cache: dict[str, Any]
     ) -> np.ndarray:
         logits = project_rows(spec, prompts, arrays, cache, projection(arrays, cache, "coef"))
-        return softmax(logits + arrays["intercept"])
+        return ovr_probabilities(logits + arrays["intercept"])
 
     @classmethod
     def check(cls, spec: FeaturizerSpec, arrays: dict[str, np.ndarray]) -> None:
