@@ -3,8 +3,8 @@
 A logistic regression on the hashed TF-IDF (:mod:`.tfidf`), one-vs-rest and fitted by SGD (seconds, not the
 minute an exact multinomial solver takes on 20,000 columns), learns the training prompts' labels (the records'
 ``benchmark`` or another per-query column); its predicted distribution over the labels (the one-vs-rest
-probabilities, normalised) is the context. A compact context whose coordinates mean something ("this looks like law") lets a linear router
-learn per-category model strengths from few events, where a 64-d SVD spreads them thin.
+probabilities, normalised) is the context. A compact context whose coordinates mean something ("this looks like
+law") lets a linear router learn per-category model strengths from few events, where a 64-d SVD spreads them thin.
 """
 
 from __future__ import annotations
