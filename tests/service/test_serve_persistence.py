@@ -51,7 +51,9 @@ def test_restart_with_the_same_data_dir_keeps_everything(tmp_path: Path, artifac
         time.sleep(0.5)
         before = c.get("/v1/policies/keep").json()
     elapsed, out = stop(proc)
-    assert elapsed < 2.0, f"SIGTERM took {elapsed:.2f} s"
+    # behaviour, not a stopwatch: serve exits on SIGTERM by itself, without the 30 s kill of stop(); the 2 s figure
+    # (about 0.8 s on an idle machine) is a timing that a loaded 2-core machine may stretch
+    assert proc.returncode is not None and elapsed < 10.0, f"SIGTERM took {elapsed:.2f} s"
     assert f"http://127.0.0.1:{port}" in out and str(data) in out and "redis:" in out
     assert "auth is off" in out  # said loudly when there are no keys
     proc = start(data, port)
