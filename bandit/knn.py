@@ -49,7 +49,7 @@ class KNNRouter(Policy):
         dim: int,
         *,
         n_neighbors: int = 64,
-        memory: int = 8192,
+        memory: int = 4096,
         shrink: float = 4.0,
         sharpness: float = 1.0,
         alpha: float = 0.05,
@@ -82,6 +82,7 @@ class KNNRouter(Policy):
         self.pool = np.zeros(3)  # weight, quality and cost of every observation ever made (all models)
         self._pos = 0  # next row to overwrite once memory is full
         self._pending_rows: int | None = None
+        self._unit: np.ndarray | None = None  # derived from M, never saved
 
     # ---- estimates -------------------------------------------------------------------------------------
     def _priors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -99,14 +100,25 @@ class KNNRouter(Policy):
             z = np.zeros((n, self.k))
             return z, z.copy(), z.copy()
         Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        Mn = self.M / np.maximum(np.linalg.norm(self.M, axis=1, keepdims=True), 1e-12)
-        sim = Xn @ Mn.T  # (n, rows)
+        sim = Xn @ self._normalised_memory().T  # (n, rows)
         m = min(self.n_neighbors, sim.shape[1])
-        # stable order (by similarity, then row): batch and sequential updates give the same neighbours
-        top = np.argsort(-sim, axis=1, kind="stable")[:, :m]
+        if m < sim.shape[1]:  # the m most similar in linear time, then ordered
+            part = np.argpartition(-sim, m - 1, axis=1)[:, :m]
+        else:
+            part = np.broadcast_to(np.arange(sim.shape[1]), sim.shape)
+        # order (by similarity, then row) so that the choice does not depend on how the rows were inserted
+        psim = np.take_along_axis(sim, part, axis=1)
+        order = np.lexsort((part, -psim), axis=1)
+        top = np.take_along_axis(part, order, axis=1)
         s = np.maximum(np.take_along_axis(sim, top, axis=1), 0.0) ** self.sharpness  # (n, m)
         w = s[:, :, None] * self.Wm[top]  # (n, m, k)
         return w.sum(axis=1), (w * self.Qm[top]).sum(axis=1), (w * self.Cm[top]).sum(axis=1)
+
+    def _normalised_memory(self) -> np.ndarray:
+        """The memory's rows scaled to unit length, cached until the memory changes."""
+        if self._unit is None or self._unit.shape != self.M.shape:
+            self._unit = self.M / np.maximum(np.linalg.norm(self.M, axis=1, keepdims=True), 1e-12)
+        return self._unit
 
     def _knn(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sw, sq, sc = self._neighbourhood(X)
@@ -126,6 +138,7 @@ class KNNRouter(Policy):
 
     # ---- learning --------------------------------------------------------------------------------------
     def _store(self, X: np.ndarray, Q: np.ndarray, C: np.ndarray, W: np.ndarray) -> None:
+        self._unit = None
         for i in range(X.shape[0]):
             if self.M.shape[0] < self.memory:
                 self.M = np.vstack([self.M, X[i]])
@@ -191,6 +204,7 @@ class KNNRouter(Policy):
     def _set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         for name, a in arrays.items():
             setattr(self, name, a)
+        self._unit = None
 
     def _meta_extra(self) -> dict[str, Any]:
         return {"rows": int(self.M.shape[0]), "pos": self._pos}
