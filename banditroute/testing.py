@@ -3,6 +3,8 @@
 - :func:`free_port`, :func:`free_cluster_ports`: loopback ports nobody listens on;
 - :class:`ServerThread`: the app under uvicorn in a daemon thread of this process;
 - :class:`ServeProcess`: ``python -m banditroute serve`` as a child process group (several workers);
+- :func:`bare_redis_app`, :class:`BareRedisProcess`: the bare FastAPI + Redis endpoint the service's throughput is
+  compared with, under uvicorn with ``serve``'s settings;
 - :class:`LocalCluster`: a Redis Cluster of a few masters from the embedded Redis binary.
 
 Nothing in the service imports this module.
@@ -26,10 +28,21 @@ from typing import Any
 
 import redis
 import uvicorn
+from pydantic import BaseModel
 
 from banditroute.service.embedded import EmbeddedRedis, redis_server_binary
 
-__all__ = ["LocalCluster", "ServeProcess", "ServerThread", "free_cluster_ports", "free_port", "redis_cli_binary"]
+__all__ = [
+    "BareRedisProcess",
+    "LocalCluster",
+    "ServeProcess",
+    "ServerThread",
+    "bare_redis_app",
+    "free_cluster_ports",
+    "free_port",
+    "redis_cli_binary",
+    "serve_bare_redis_app",
+]
 
 
 def free_port() -> int:
@@ -117,16 +130,7 @@ class ServeProcess:
     def start(self, timeout: float = 60.0) -> ServeProcess:
         import httpx
 
-        cmd = [
-            sys.executable,
-            "-m",
-            "banditroute",
-            "serve",
-            "--workers",
-            str(self.workers),
-            "--port",
-            str(self.port),
-        ]
+        cmd = self.command()
         # our own interpreter and module, with integer arguments: nothing untrusted reaches the command line
         self.proc = subprocess.Popen(  # noqa: S603
             cmd,
@@ -147,6 +151,9 @@ class ServeProcess:
                 raise RuntimeError("banditroute serve did not start")
             time.sleep(0.1)
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "banditroute", "serve", "--workers", str(self.workers), "--port", str(self.port)]
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -165,6 +172,76 @@ class ServeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class BareBody(BaseModel):
+    """The bare endpoint's body (the route body's two common fields); at module level so that FastAPI resolves it."""
+
+    policy: str
+    query: str
+
+
+def bare_redis_app() -> Any:
+    """A bare FastAPI endpoint with Redis: ``POST /bare`` parses a small JSON body, does one Redis GET and one SET
+    (a ``redis.asyncio`` client opened in the lifespan, URL from ``BANDITROUTE_REDIS_URL``) and returns a small JSON;
+    ``GET /healthz`` answers without Redis. The yardstick of the service's route throughput (benchmarks/)."""
+    from collections.abc import AsyncIterator
+
+    import redis.asyncio as aioredis
+    from fastapi import FastAPI
+
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        client = aioredis.Redis.from_url(os.environ["BANDITROUTE_REDIS_URL"])
+        state["redis"] = client
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/bare")
+    async def bare(body: BareBody) -> dict[str, Any]:
+        client = state["redis"]
+        raw = await client.get(f"br:bare:{body.policy}")
+        await client.set(f"br:bare:{body.policy}:last", body.query[:64])
+        return {"model": raw.decode() if raw else "none", "policy": body.policy}
+
+    return app
+
+
+def serve_bare_redis_app(port: int, workers: int) -> None:
+    """:func:`bare_redis_app` under uvicorn exactly as ``banditroute serve`` runs the service (same options)."""
+    import uvicorn
+
+    from banditroute.service.serving import uvicorn_options
+
+    uvicorn.run(
+        "banditroute.testing:bare_redis_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        **uvicorn_options(),
+    )
+
+
+class BareRedisProcess(ServeProcess):
+    """:func:`serve_bare_redis_app` as a child process group on 127.0.0.1 (``env`` must name
+    ``BANDITROUTE_REDIS_URL``)."""
+
+    def command(self) -> list[str]:
+        code = f"from banditroute.testing import serve_bare_redis_app as s; s({self.port}, {self.workers})"
+        return [sys.executable, "-c", code]
 
 
 def redis_cli_binary() -> str:
