@@ -64,7 +64,7 @@ class CategoryHead(Engine):
         clf = SGDClassifier(
             loss="log_loss",
             alpha=1.0 / (spec.l2_penalty * len(prompts)),
-            max_iter=50,
+            max_iter=1000,
             tol=1e-4,
             random_state=spec.seed,
         )
