@@ -58,7 +58,13 @@ def test_generated_requests_never_get_a_5xx_or_break_the_schema(live: ServerThre
 
         @given(case=op.as_strategy())
         @settings(
-            max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            # the same examples every run: a failure is ours to reproduce, and CPython 3.11's ast.parse (which
+            # hypothesis calls to describe lambdas) can raise a SystemError deep in a randomly nested draw
+            derandomize=True,
         )
         def check(case) -> None:  # type: ignore[no-untyped-def]
             nonlocal calls
