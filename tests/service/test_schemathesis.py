@@ -10,6 +10,13 @@ import httpx
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
+# Loaded here, at collection, not lazily while the service thread runs: CPython 3.11.7's compiler can raise
+# "SystemError: AST constructor recursion depth mismatch" when two threads compile source at once (gh-106905),
+# and schemathesis parses these modules on first use.
+import importlib  # noqa: E402
+
+for _module in ("schemathesis.checks", "schemathesis.specs.openapi.checks", "schemathesis.specs.openapi.schemas"):
+    importlib.import_module(_module)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from banditroute.service.app import create_app  # noqa: E402
