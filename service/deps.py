@@ -1,4 +1,7 @@
-"""Dependencies of the routes: settings, the store, the policy cache, and API-key scopes."""
+"""Dependencies of the routes: settings, the store, the policy cache, and API-key scopes.
+
+Every one is ``async``: FastAPI runs a plain function dependency in its thread pool, a thread switch and a GIL
+hand-off per request for what is an attribute read."""
 
 from __future__ import annotations
 
@@ -13,17 +16,17 @@ from banditroute.service.runtime import PolicyCache
 from banditroute.service.store import Store
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_cache(request: Request) -> PolicyCache:
+async def get_cache(request: Request) -> PolicyCache:
     cache: PolicyCache = request.app.state.cache
     return cache
 
@@ -47,7 +50,7 @@ def require(scope: str) -> Any:
     """A dependency that admits keys with ``scope`` (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``).
     With no keys configured, auth is off (local development)."""
 
-    def check(
+    async def check(
         settings: SettingsDep,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,

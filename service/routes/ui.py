@@ -34,7 +34,7 @@ ASSETS = {
 }
 
 
-def read_access(
+async def read_access(
     settings: SettingsDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
