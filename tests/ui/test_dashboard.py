@@ -183,10 +183,26 @@ def _login(driver: Any, live: Live, key: str) -> None:
 
 
 def _wait(cond: Any, timeout: float = 20.0) -> None:
+    """Until ``cond()`` holds. The page re-renders itself every few seconds, so an element found a moment ago may
+    be replaced before it is read: that (or its absence) counts as "not yet", never as an answer."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
-    while not cond():
+    while True:
+        try:
+            if cond():
+                return
+        except (StaleElementReferenceException, NoSuchElementException):
+            pass
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def _text(driver: Any, selector: str) -> str:
+    """The text of the element at ``selector``, read again if a re-render replaced it meanwhile."""
+    out: list[str] = []
+    _wait(lambda: out.append(driver.find_element("css selector", selector).text) is None)
+    return out[-1]
 
 
 def test_unauthenticated_visit_asks_for_a_key(live: Live, browser: Any) -> None:
@@ -292,7 +308,7 @@ def test_page_refreshes_by_itself(live: Live, browser: Any) -> None:
     _login(browser, live, READ)
     _visit(browser, live, "#/experiment/ab")
     before = _read(live, "/ui/api/experiments/ab")["report"]["arms"]
-    shown = browser.find_element("css selector", '[data-k=\'["report","arms",0,"decisions"]\']').text
+    shown = _text(browser, '[data-k=\'["report","arms",0,"decisions"]\']')
     assert int(shown) == before[0]["decisions"]
     live.traffic(40)
     after = _read(live, "/ui/api/experiments/ab")["report"]["arms"][0]["decisions"]
