@@ -268,7 +268,7 @@ def test_experiment_page(live: Live, browser: Any) -> None:
             compared += 1
     assert compared >= 20
     assert report["arms"][1]["score_minus_control"] is not None  # the difference is shown with its interval
-    assert "running" in browser.find_element("id", "exp-status").text
+    assert "running" in _text(browser, "#exp-status")
     assert len(browser.find_elements("css selector", ".chart > svg")) == 3
     _shot(browser, "experiment")
     _same_origin(browser, live)
