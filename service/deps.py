@@ -56,17 +56,28 @@ def require(scope: str) -> Any:
         x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
         _declared: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY)] = None,
     ) -> None:
-        if not settings.api_keys:
-            return
-        key = x_api_key
-        if key is None and authorization and authorization.lower().startswith("bearer "):
-            key = authorization[7:].strip()
-        if not key:
-            raise Unauthorized("missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
-        scopes = settings.api_keys.get(key)
-        if scopes is None:
-            raise Unauthorized("unknown API key")
-        if scope not in scopes:
+        scopes = key_scopes(settings, authorization, x_api_key)
+        if scopes is not None and scope not in scopes:
             raise Forbidden(f"this API key lacks the {scope!r} scope")
 
     return Depends(check)
+
+
+def key_scopes(settings: Settings, authorization: str | None, x_api_key: str | None) -> list[str] | None:
+    """The scopes of the request's API key (``X-API-Key: KEY`` or ``Authorization: Bearer KEY``); None when auth
+    is off (no keys configured).
+
+    Raises:
+        Unauthorized: no key, or a key that is not configured.
+    """
+    if not settings.api_keys:
+        return None
+    key = x_api_key
+    if key is None and authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    if not key:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+    scopes = settings.api_keys.get(key)
+    if scopes is None:
+        raise Unauthorized("unknown API key")
+    return list(scopes)
