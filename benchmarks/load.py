@@ -38,16 +38,18 @@ from banditroute.testing import ServeProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ROUTE_LUA = """
+#: a wrk script POSTing ``{"policy": "p", "query": ...}`` to PATH, cycling through {QUERIES}
+POST_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local queries = {QUERIES}
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format(nil, "/v1/route", nil, '{"policy": "p", "query": "' .. queries[(n % #queries) + 1] .. '"}')
+  return wrk.format(nil, "PATH", nil, '{"policy": "p", "query": "' .. queries[(n % #queries) + 1] .. '"}')
 end
 """
+ROUTE_LUA = POST_LUA.replace("PATH", "/v1/route")
 
 FEEDBACK_LUA = """
 wrk.method = "POST"

@@ -34,7 +34,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from load import wrk
+from load import POST_LUA, wrk
 
 from banditroute.bandit import LinUCB, to_bytes
 from banditroute.env.features import Featurizer
@@ -45,16 +45,6 @@ THROUGHPUT_TARGET = 0.7
 P99_TARGET = 1.5
 DIM = 64
 
-POST_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local queries = {QUERIES}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(nil, "PATH", nil, '{"policy": "p", "query": "' .. queries[(n % #queries) + 1] .. '"}')
-end
-"""
 
 TOPICS = ["algebra proof theorem", "court statute contract", "python loop function", "cell protein enzyme"]
 
