@@ -138,17 +138,21 @@ class KNNRouter(Policy):
 
     # ---- learning --------------------------------------------------------------------------------------
     def _store(self, X: np.ndarray, Q: np.ndarray, C: np.ndarray, W: np.ndarray) -> None:
+        """Append rows while memory has room, then overwrite the oldest (a ring), in as few copies as possible."""
         self._unit = None
-        for i in range(X.shape[0]):
-            if self.M.shape[0] < self.memory:
-                self.M = np.vstack([self.M, X[i]])
-                self.Qm = np.vstack([self.Qm, Q[i]])
-                self.Cm = np.vstack([self.Cm, C[i]])
-                self.Wm = np.vstack([self.Wm, W[i]])
-            else:
-                r = self._pos
-                self.M[r], self.Qm[r], self.Cm[r], self.Wm[r] = X[i], Q[i], C[i], W[i]
-                self._pos = (r + 1) % self.memory
+        room = min(self.memory - self.M.shape[0], X.shape[0])
+        if room > 0:
+            self.M = np.vstack([self.M, X[:room]])
+            self.Qm, self.Cm, self.Wm = (
+                np.vstack([a, b[:room]]) for a, b in ((self.Qm, Q), (self.Cm, C), (self.Wm, W))
+            )
+        rest = X.shape[0] - room
+        if rest > 0:
+            keep = min(rest, self.memory)  # of more rows than memory holds, only the last survive
+            at = (self._pos + rest - keep + np.arange(keep)) % self.memory
+            for a, b in ((self.M, X), (self.Qm, Q), (self.Cm, C), (self.Wm, W)):
+                a[at] = b[-keep:]
+            self._pos = int((self._pos + rest) % self.memory)
         self.sw += W.sum(axis=0)
         self.sq += (W * Q).sum(axis=0)
         self.sc += (W * C).sum(axis=0)
