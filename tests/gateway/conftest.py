@@ -20,9 +20,11 @@ from banditroute.bandit import LinUCB, to_bytes
 from banditroute.env.features import Featurizer
 from banditroute.service.app import create_app
 from banditroute.service.config import Settings
-from banditroute.service.embedded import EmbeddedRedis
-from banditroute.testing import ServerThread, free_port
+from banditroute.testing import ServerThread
 from banditroute.testing_upstreams import ReplayModel, ReplayUpstream
+from tests.service.conftest import redis_server, redis_url  # the service tests' real Redis, shared
+
+__all__ = ["redis_server", "redis_url"]
 
 ADMIN = "gw-admin-key-0123456789"
 ROUTER = "gw-route-key-0123456789"
@@ -41,18 +43,6 @@ class Upstreams:
 
     def kill(self, name: str) -> None:
         self.servers[name].stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[EmbeddedRedis]:
-    with EmbeddedRedis(port=free_port()) as server:
-        yield server
-
-
-@pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> str:
-    redis.Redis.from_url(redis_server.url).flushall()
-    return str(redis_server.url)
 
 
 @pytest.fixture(scope="session")
