@@ -83,8 +83,8 @@ def cross_fit_cached(
     folds: int = 5,
     use_cache: bool = True,
 ) -> tuple[Featurizer, np.ndarray]:
-    """The featurizer fitted on all ``prompts`` and their out-of-fold features
-    (:meth:`Featurizer.cross_fit_transform`), both cached on disk."""
+    """The featurizer fitted on all ``prompts`` and their out-of-fold features (:meth:`Featurizer.out_of_fold`),
+    both cached on disk."""
     f = fit_cached(spec, prompts, labels, use_cache=use_cache)
     if not f.needs_labels or folds < 2:
         return f, transform_cached(f, prompts, use_cache=use_cache)
@@ -97,7 +97,7 @@ def cross_fit_cached(
                 return f, np.asarray(x)
         except (OSError, ValueError):
             pass
-    x = Featurizer(spec).cross_fit_transform(prompts, labels, folds=folds)
+    x = f.out_of_fold(prompts, labels, folds=folds)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")

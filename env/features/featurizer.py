@@ -80,11 +80,16 @@ class Featurizer:
     def cross_fit_transform(
         self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None, *, folds: int = 5
     ) -> np.ndarray:
-        """Fit on all of ``prompts`` and return their features *out of fold*: row ``i`` is computed by a
-        featurizer fitted on the other folds. A supervised head is overconfident on its own training prompts;
-        a router trained on those rows would trust it more than it deserves on new queries. Engines that learn
-        no labels give the same as ``fit_transform``."""
-        self.fit(prompts, labels)
+        """Fit on all of ``prompts`` and return their features out of fold (:meth:`out_of_fold`)."""
+        return self.fit(prompts, labels).out_of_fold(prompts, labels, folds=folds)
+
+    def out_of_fold(
+        self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None, *, folds: int = 5
+    ) -> np.ndarray:
+        """Features of this featurizer's own training ``prompts``, row ``i`` computed by a featurizer fitted on the
+        other folds. A supervised head is overconfident on its own training prompts; a router trained on those
+        rows would trust it more than it deserves on new queries. Engines that learn no labels give the same as
+        ``transform``."""
         if not self.needs_labels or folds < 2:
             return self.transform(prompts)
         n = len(prompts)

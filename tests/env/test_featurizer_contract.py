@@ -122,3 +122,12 @@ def test_artifact_of_another_engine_version_is_refused(monkeypatch: pytest.Monke
 def test_parse_refuses_unknown_kinds(text: str, match: str) -> None:
     with pytest.raises(FeaturizerError, match=match):
         FeaturizerSpec.parse(text)
+
+
+def test_out_of_fold_rows_come_from_the_other_folds() -> None:
+    cat = Featurizer(FeaturizerSpec(kind="category", dim=8, max_features=300)).fit(PROMPTS, LABELS)
+    oof = cat.out_of_fold(PROMPTS, LABELS, folds=5)
+    assert oof.shape == (len(PROMPTS), cat.dim) and not np.array_equal(oof, cat.transform(PROMPTS))
+    np.testing.assert_allclose(oof[:, :-1].sum(axis=1), 1.0)  # still distributions over the labels
+    svd = Featurizer(FeaturizerSpec(kind="tfidf-svd", dim=8, max_features=300)).fit(PROMPTS)
+    np.testing.assert_array_equal(svd.out_of_fold(PROMPTS, folds=5), svd.transform(PROMPTS))  # learns no labels
