@@ -77,12 +77,6 @@ class Featurizer:
     def fit_transform(self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
         return self.fit(prompts, labels).transform(prompts)
 
-    def cross_fit_transform(
-        self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None, *, folds: int = 5
-    ) -> np.ndarray:
-        """Fit on all of ``prompts`` and return their features out of fold (:meth:`out_of_fold`)."""
-        return self.fit(prompts, labels).out_of_fold(prompts, labels, folds=folds)
-
     def out_of_fold(
         self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None, *, folds: int = 5
     ) -> np.ndarray:
