@@ -330,10 +330,9 @@ class Policy(ABC):
     def from_sufficient_state(
         cls, models: Sequence[str], dim: int, hyperparameters: Mapping[str, Any], state: Mapping[str, Any]
     ) -> Self:
-        """A policy built from its hyperparameters with a :meth:`sufficient_state` installed."""
-        policy = cls(models, dim, **hyperparameters)
-        policy.load_sufficient_state(state)
-        return policy
+        """A policy built from its hyperparameters with a :meth:`sufficient_state` installed (by default the
+        same as :meth:`from_state`)."""
+        return cls.from_state(models, dim, hyperparameters, state)
 
     def warm_start(self, source: Policy) -> None:
         """Take ``source``'s learned state, aligned to this policy's models: a model both have takes

@@ -17,7 +17,7 @@ Discounting (``discount < 1``) forgets old evidence for drifting models: every `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -166,6 +166,14 @@ class LinearPolicy(Policy):
             except np.linalg.LinAlgError as exc:
                 raise StateError(f"state array {source!r} is singular: {exc}") from exc
         self.load_state_dict({**state, "arrays": arrays})
+
+    @classmethod
+    def from_sufficient_state(
+        cls, models: Sequence[str], dim: int, hyperparameters: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> Self:
+        policy = cls(models, dim, **hyperparameters)
+        policy.load_sufficient_state(state)
+        return policy
 
     def _meta_extra(self) -> dict[str, Any]:
         return {"since_discount": self._since_discount}
