@@ -82,43 +82,65 @@ class KNNRouter(Policy):
         self.pool = np.zeros(3)  # weight, quality and cost of every observation ever made (all models)
         self._pos = 0  # next row to overwrite once memory is full
         self._pending_rows: int | None = None
-        self._unit: np.ndarray | None = None  # derived from M, never saved
+        # derived from the arrays above, never saved (see _derived, _priors)
+        self._unit: np.ndarray | None = None
+        self._stacked: np.ndarray | None = None
+        self._prior: tuple[np.ndarray, np.ndarray] | None = None
 
     # ---- estimates -------------------------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        """Forget what is derived from the learned arrays (after any change to them)."""
+        self._unit = self._stacked = self._prior = None
+
     def _priors(self) -> tuple[np.ndarray, np.ndarray]:
-        total_w, total_q, total_c = self.pool
-        pool_q = (total_q + self.shrink * self.prior_quality) / (total_w + self.shrink)
-        pool_c = total_c / total_w if total_w > 0 else 0.0
-        prior_q = (self.sq + self.shrink * pool_q) / (self.sw + self.shrink)
-        prior_c = (self.sc + self.shrink * pool_c) / (self.sw + self.shrink)
-        return prior_q, prior_c
+        if self._prior is None:
+            total_w, total_q, total_c = self.pool
+            pool_q = (total_q + self.shrink * self.prior_quality) / (total_w + self.shrink)
+            pool_c = total_c / total_w if total_w > 0 else 0.0
+            prior_q = (self.sq + self.shrink * pool_q) / (self.sw + self.shrink)
+            prior_c = (self.sc + self.shrink * pool_c) / (self.sw + self.shrink)
+            self._prior = (prior_q, prior_c)
+        return self._prior
+
+    def _derived(self) -> tuple[np.ndarray, np.ndarray]:
+        """The memory's rows at unit length ``(rows, d)`` and ``[W, W*Q, W*C]`` side by side ``(rows, 3k)``,
+        cached until the memory changes: a decision is then one matrix-vector product, a partial sort and
+        one more product, with no per-row arithmetic over the memory."""
+        if self._unit is None or self._stacked is None:
+            self._unit = self.M / np.maximum(np.linalg.norm(self.M, axis=1, keepdims=True), 1e-12)
+            self._stacked = np.hstack([self.Wm, self.Wm * self.Qm, self.Wm * self.Cm])
+        return self._unit, self._stacked
+
+    def _top(self, sim: np.ndarray) -> np.ndarray:
+        """Indices of the ``n_neighbors`` largest entries along the last axis of ``sim`` (all when fewer)."""
+        m = min(self.n_neighbors, sim.shape[-1])
+        if m < sim.shape[-1]:  # the m most similar in linear time; their order does not matter to a sum
+            return np.argpartition(-sim, m - 1, axis=-1)[..., :m]
+        return np.broadcast_to(np.arange(sim.shape[-1]), sim.shape)
+
+    def _weights(self, s: np.ndarray) -> np.ndarray:
+        s = np.maximum(s, 0.0)
+        return s if self.sharpness == 1.0 else s**self.sharpness
 
     def _neighbourhood(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row of ``X``: summed weights ``(n, k)`` and weighted sums of quality and cost ``(n, k)``."""
-        n = X.shape[0]
+        n, k = X.shape[0], self.k
         if self.M.shape[0] == 0:
-            z = np.zeros((n, self.k))
+            z = np.zeros((n, k))
             return z, z.copy(), z.copy()
-        Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        sim = Xn @ self._normalised_memory().T  # (n, rows)
-        m = min(self.n_neighbors, sim.shape[1])
-        if m < sim.shape[1]:  # the m most similar in linear time, then ordered
-            part = np.argpartition(-sim, m - 1, axis=1)[:, :m]
+        unit, stacked = self._derived()
+        if n == 1:  # the served path: one query, no (n, m, 3k) temporary
+            x = X[0]
+            sim1 = unit @ (x / max(float(np.sqrt(x @ x)), 1e-12))  # (rows,)
+            top1 = self._top(sim1)
+            sums = (self._weights(sim1[top1]) @ stacked[top1])[None, :]  # (1, 3k)
         else:
-            part = np.broadcast_to(np.arange(sim.shape[1]), sim.shape)
-        # order (by similarity, then row) so that the choice does not depend on how the rows were inserted
-        psim = np.take_along_axis(sim, part, axis=1)
-        order = np.lexsort((part, -psim), axis=1)
-        top = np.take_along_axis(part, order, axis=1)
-        s = np.maximum(np.take_along_axis(sim, top, axis=1), 0.0) ** self.sharpness  # (n, m)
-        w = s[:, :, None] * self.Wm[top]  # (n, m, k)
-        return w.sum(axis=1), (w * self.Qm[top]).sum(axis=1), (w * self.Cm[top]).sum(axis=1)
-
-    def _normalised_memory(self) -> np.ndarray:
-        """The memory's rows scaled to unit length, cached until the memory changes."""
-        if self._unit is None or self._unit.shape != self.M.shape:
-            self._unit = self.M / np.maximum(np.linalg.norm(self.M, axis=1, keepdims=True), 1e-12)
-        return self._unit
+            Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+            sim = Xn @ unit.T  # (n, rows)
+            top = self._top(sim)
+            s = self._weights(np.take_along_axis(sim, top, axis=1))  # (n, m)
+            sums = np.einsum("nm,nmj->nj", s, stacked[top])
+        return sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k :]
 
     def _knn(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sw, sq, sc = self._neighbourhood(X)
@@ -139,7 +161,7 @@ class KNNRouter(Policy):
     # ---- learning --------------------------------------------------------------------------------------
     def _store(self, X: np.ndarray, Q: np.ndarray, C: np.ndarray, W: np.ndarray) -> None:
         """Append rows while memory has room, then overwrite the oldest (a ring), in as few copies as possible."""
-        self._unit = None
+        self._invalidate()
         room = min(self.memory - self.M.shape[0], X.shape[0])
         if room > 0:
             self.M = np.vstack([self.M, X[:room]])
@@ -173,6 +195,7 @@ class KNNRouter(Policy):
 
     # ---- arms --------------------------------------------------------------------------------------------
     def _new_arm(self) -> None:
+        self._invalidate()
         rows = self.M.shape[0]
         self.Qm = np.hstack([self.Qm, np.zeros((rows, 1))])
         self.Cm = np.hstack([self.Cm, np.zeros((rows, 1))])
@@ -180,6 +203,7 @@ class KNNRouter(Policy):
         self.sw, self.sq, self.sc = np.append(self.sw, 0.0), np.append(self.sq, 0.0), np.append(self.sc, 0.0)
 
     def _drop_arm(self, j: int) -> None:
+        self._invalidate()
         for name in ("Qm", "Cm", "Wm"):
             setattr(self, name, np.delete(getattr(self, name), j, axis=1))
         for name in ("sw", "sq", "sc"):
@@ -208,7 +232,7 @@ class KNNRouter(Policy):
     def _set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         for name, a in arrays.items():
             setattr(self, name, a)
-        self._unit = None
+        self._invalidate()
 
     def _meta_extra(self) -> dict[str, Any]:
         return {"rows": int(self.M.shape[0]), "pos": self._pos}
