@@ -9,16 +9,18 @@ the answer is sent (``service.gateway.record``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import httpx
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from banditroute.service.deps import require
+from banditroute.service.deps import SECURED, require_fast
 from banditroute.service.errors import Invalid, NotFound, responses
 from banditroute.service.gateway import sse
 from banditroute.service.gateway.cost import cost_usd, message_text, usage_tokens
@@ -26,23 +28,12 @@ from banditroute.service.gateway.forward import AllAttemptsFailed, AttemptOrder,
 from banditroute.service.gateway.record import Outcome, settle
 from banditroute.service.gateway.runtime import Gateway
 from banditroute.service.gateway.upstream import elapsed_ms
-from banditroute.service.routes.route import _route
+from banditroute.service.routes.route import Pending, _route
 from banditroute.service.schemas import RouteRequest
 
 router = APIRouter(tags=["gateway"])
-_check_route_scope = require("route").dependency
-
-
-async def route_scope(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """``require("route")``'s own check, called directly (without FastAPI resolving the settings dependency)."""
-    await _check_route_scope(request.app.state.settings, authorization, x_api_key)
-
-
-RouteScope = Depends(route_scope)
+#: the route scope, checked on the request alone (``deps.require_fast``); the operations declare the key
+RouteScope = require_fast("route")
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -92,8 +83,10 @@ async def _check_models(gw: Gateway, store: Any, cache: Any, pids: list[str]) ->
     return models
 
 
-async def _decide(gw: Gateway, body: dict[str, Any], store: Any, cache: Any, settings: Any) -> tuple[Any, AttemptOrder]:
-    """Route the request: ``(RouteResponse, attempt order)``."""
+async def _decide(
+    gw: Gateway, body: dict[str, Any], store: Any, cache: Any, settings: Any
+) -> tuple[Any, AttemptOrder, Pending]:
+    """Route the request: ``(RouteResponse, attempt order, the decision's pending log write)``."""
     target: str = body["model"]
     kind, _, ident = target.partition("/")
     query = routed_text(body["messages"], gw.config.featurize, settings.max_query_chars)
@@ -113,9 +106,9 @@ async def _decide(gw: Gateway, body: dict[str, Any], store: Any, cache: Any, set
             raise NotFound(f"unknown experiment {ident!r}")
         await _check_models(gw, store, cache, [a["policy"] for a in exp["definition"]["arms"]])
         req = RouteRequest(query=query, experiment=ident, unit_id=unit)
-    decision = await _route(req, store, cache, settings)
+    decision, pending = await _route(req, store, cache, settings)
     order = AttemptOrder(decision.model, decision.pmf, gw.config.models, int(decision.decision_id[-16:], 16))
-    return decision, order
+    return decision, order, pending
 
 
 @router.post(
@@ -123,6 +116,7 @@ async def _decide(gw: Gateway, body: dict[str, Any], store: Any, cache: Any, set
     dependencies=[RouteScope],
     responses=responses(401, 403, 404, 422, 503),
     summary="OpenAI-compatible chat completions, routed by a policy",
+    openapi_extra=SECURED,
 )
 async def chat(request: Request) -> Response:
     state = request.app.state
@@ -133,9 +127,13 @@ async def chat(request: Request) -> Response:
     stream = bool(body.get("stream"))
     target: str = body["model"]
     order: AttemptOrder | list[str]
+    logging: asyncio.Task[None] | None = None
     if target.startswith(("router/", "experiment/")):
-        decision, order = await _decide(gw, body, store, cache, settings)
+        decision, order, pending = await _decide(gw, body, store, cache, settings)
         pid, did, query = decision.policy, decision.decision_id, routed_text(body["messages"], "last_user", 4000)
+        # the decision is written while the upstream answers; nothing leaves this request (headers, body, the
+        # settling task, the failure feedback) before the write is done (see _logged)
+        logging = asyncio.ensure_future(pending.write(store, settings.decision_ttl_seconds))
     elif target in gw.config.models:
         pid = did = ""
         order, query = [target], ""
@@ -149,6 +147,7 @@ async def chat(request: Request) -> Response:
     try:
         served, resp, out.attempts, _ = await attempt_all(gw, order, body, stream)
     except AllAttemptsFailed as exc:
+        await _logged(logging)
         out.attempts = exc.attempts
         status = 504 if exc.timed_out else 502
         out.status, out.latency_ms = status, elapsed_ms(start)
@@ -156,11 +155,36 @@ async def chat(request: Request) -> Response:
         tried = ", ".join(f"{a.model}: {a.outcome}" for a in exc.attempts) or "no upstream available"
         kind = "upstream_timeout" if status == 504 else "upstream_error"
         return JSONResponse(openai_error(status, f"every attempt failed ({tried})", kind), status, headers=headers)
+    except BaseException:
+        await _abandon(logging)
+        raise
+    try:
+        await _logged(logging)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await resp.aclose()
+        raise
     out.served, out.status = served, resp.status_code
     headers["x-banditroute-model"] = served
     if resp.status_code >= 400 or not stream:
         return _complete(gw, store, settings, body, resp, out, start, headers)
     return _relay(gw, store, settings, body, resp, out, start, headers)
+
+
+async def _logged(logging: asyncio.Task[None] | None) -> None:
+    """Wait for the decision's log write: its failure (Redis away) fails the request as a route's would (503)."""
+    if logging is not None:
+        await logging
+
+
+async def _abandon(logging: asyncio.Task[None] | None) -> None:
+    """The request failed or was cancelled before answering: let the write finish (a decision whose upstream call
+    never happened is still a logged decision, as a route's is), without raising its own error over the first."""
+    if logging is not None and not logging.done():
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await logging
+    elif logging is not None and not logging.cancelled():
+        logging.exception()  # retrieved: no "exception was never retrieved" warning
 
 
 def _scrub(content: bytes, secrets: list[str]) -> bytes:

@@ -1,19 +1,26 @@
-"""POST /v1/route: choose a model for a query, log the decision."""
+"""POST /v1/route: choose a model for a query, log the decision.
+
+The hot path of the service: the API key is checked by a dependency on the request alone (``require_fast``;
+``require``'s header and settings sub-dependencies cost FastAPI more to resolve per request than the rest of the
+request's own Python) and the answer is serialised once, by pydantic; the decision itself is made together with
+the other requests of the same loop turn (:mod:`service.decider`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from redis.exceptions import RedisError
 
 from banditroute.service import metrics
-from banditroute.service.deps import CacheDep, SettingsDep, StoreDep, require
+from banditroute.service.decider import Choice, Decider, new_decision_id
+from banditroute.service.deps import SECURED, require_fast
 from banditroute.service.errors import Conflict, Invalid, NotFound, ServiceError, TooLarge, Unavailable, responses
 from banditroute.service.experiments import assign
 from banditroute.service.runtime import Runtime
@@ -25,8 +32,9 @@ log = logging.getLogger("banditroute.route")
 _rng = np.random.default_rng()
 
 
-def context(req: RouteRequest, rt: Runtime) -> np.ndarray:
-    """The request's feature vector for this policy: given, or made by the policy's featurizer."""
+def given_context(req: RouteRequest, rt: Runtime) -> np.ndarray | None:
+    """The request's own feature vector (checked against the policy's dim), or None when the featurizer makes it
+    from ``query``."""
     dim = rt.policy.dim
     if req.features is not None:
         if len(req.features) != dim:
@@ -34,13 +42,87 @@ def context(req: RouteRequest, rt: Runtime) -> np.ndarray:
         return np.asarray(req.features, dtype=np.float64)
     if rt.featurizer is None:
         raise Invalid(f"policy {rt.pid!r} has no featurizer: send `features` (dim={dim}) instead of `query`")
-    x: np.ndarray = rt.featurizer.transform([req.query or ""])[0]
+    return None
+
+
+def context(req: RouteRequest, rt: Runtime) -> np.ndarray:
+    """The request's feature vector for this policy: given, or made by the policy's featurizer."""
+    x = given_context(req, rt)
+    if x is None:
+        x = rt.featurizer.transform([req.query or ""])[0]  # type: ignore[union-attr]
     return x
+
+
+@dataclass
+class Pending:
+    """A decision made and not yet logged. Nobody learns its id before :meth:`write` returns (the route answers
+    after it, the gateway sends its headers after it), so no feedback can name a decision that is not stored."""
+
+    pid: str
+    did: str
+    model: str
+    fields: dict[str, Any]
+    experiment: str | None
+    arm: str | None
+
+    async def write(self, store: Any, ttl: int) -> None:
+        await store.log_decision(self.pid, self.did, self.fields, ttl, self.experiment, self.arm)
+        metrics.DECISIONS.labels(policy=self.pid, model=self.model).inc()
+
+
+def decider_of(cache: Any) -> Decider:
+    """The worker's :class:`Decider` (one per policy cache, so per app)."""
+    decider: Decider | None = getattr(cache, "decider", None)
+    if decider is None:
+        decider = cache.decider = Decider()
+    return decider
+
+
+async def choose(
+    cache: Any,
+    rt: Runtime,
+    req: RouteRequest,
+    experiment: str | None,
+    arm: str | None,
+    shadow: bool = False,
+) -> tuple[Pending, Choice, float]:
+    """Decide with ``rt`` (not logged yet): the pending log write, the choice, and the lambda used."""
+    policy = rt.policy
+    x = given_context(req, rt)
+    lam = req.lam if req.lam is not None else rt.lam()
+    candidates = req.candidates
+    if req.max_cost_usd is not None:
+        x = context(req, rt) if x is None else x
+        candidates = policy.within_cost(x, req.max_cost_usd, candidates)
+    did = new_decision_id(rt.pid)
+    c = await decider_of(cache).choose(rt, did, req.query, x, candidates, lam)
+    d = c.decision
+    fields = {
+        "did": did,
+        "x": encode_x(c.x),
+        "model": d.model,
+        "propensity": repr(d.propensity),
+        "pmf": json.dumps(d.pmf_dict(), separators=(",", ":")),
+        # "" = every model of the policy (most requests): 32 model names less per logged decision
+        "candidates": json.dumps(candidates, separators=(",", ":")) if candidates else "",
+        "lam": repr(float(lam)),
+        "version": c.version,
+        "gen": c.gen,
+        "time": repr(time.time()),
+        "cost_estimate": repr(c.cost_estimate),
+        "quality_estimate": repr(c.quality_estimate),
+        "experiment": experiment or "",
+        "arm": arm or "",
+        "unit": req.unit_id or "",
+        "shadow": "1" if shadow else "0",
+    }
+    return Pending(rt.pid, did, d.model, fields, experiment, arm), c, float(lam)
 
 
 async def decide(
     store: Any,
     settings: Any,
+    cache: Any,
     rt: Runtime,
     req: RouteRequest,
     experiment: str | None,
@@ -48,58 +130,32 @@ async def decide(
     shadow: bool = False,
 ) -> tuple[str, Any, float]:
     """Decide with ``rt`` and log the decision; returns (decision id, Decision, lambda)."""
-    policy = rt.policy
-    x = context(req, rt)
-    lam = req.lam if req.lam is not None else rt.lam()
-    candidates = req.candidates
-    if req.max_cost_usd is not None:
-        candidates = policy.within_cost(x, req.max_cost_usd, candidates)
-    q_est, c_est = policy.estimates(x[None])
-    did = f"{rt.pid}.{uuid.uuid4().hex}"
-    # each decision draws from its own generator, seeded by its id: reproducible, and no shared state to write
-    policy.rng = np.random.default_rng(int(did[-32:-16], 16))
-    d = policy.select(x, candidates=candidates, lam=lam)
-    fields = {
-        "did": did,
-        "x": encode_x(x),
-        "model": d.model,
-        "propensity": repr(d.propensity),
-        "pmf": json.dumps(d.pmf_dict(), separators=(",", ":")),
-        # "" = every model of the policy (most requests): 32 model names less per logged decision
-        "candidates": json.dumps(candidates, separators=(",", ":")) if candidates else "",
-        "lam": repr(float(lam)),
-        "version": rt.version,
-        "gen": rt.gen,
-        "time": repr(time.time()),
-        "cost_estimate": repr(float(c_est[0, d.index])),
-        "quality_estimate": repr(float(q_est[0, d.index])),
-        "experiment": experiment or "",
-        "arm": arm or "",
-        "unit": req.unit_id or "",
-        "shadow": "1" if shadow else "0",
-    }
-    await store.log_decision(rt.pid, did, fields, settings.decision_ttl_seconds, experiment, arm)
-    metrics.DECISIONS.labels(policy=rt.pid, model=d.model).inc()
-    return did, d, float(lam)
+    pending, c, lam = await choose(cache, rt, req, experiment, arm, shadow)
+    await pending.write(store, settings.decision_ttl_seconds)
+    return pending.did, c.decision, lam
 
 
 @router.post(
     "/v1/route",
     response_model=RouteResponse,
-    dependencies=[require("route")],
     responses=responses(401, 403, 404, 409, 413, 422, 503),
     summary="Choose a model for a query",
+    openapi_extra=SECURED,
+    dependencies=[require_fast("route")],
 )
-async def route(req: RouteRequest, store: StoreDep, cache: CacheDep, settings: SettingsDep) -> RouteResponse:
+async def route(req: RouteRequest, request: Request) -> Response:
+    state = request.app.state
+    settings = state.settings
     if req.query is not None and len(req.query) > settings.max_query_chars:
         raise TooLarge(f"query has {len(req.query)} characters; the limit is {settings.max_query_chars}")
     try:
-        return await _route(req, store, cache, settings)
+        answer, pending = await _route(req, state.store, state.cache, settings)
+        await pending.write(state.store, settings.decision_ttl_seconds)
     except (RedisError, OSError, TimeoutError) as exc:
         if settings.fallback_model:
             metrics.FALLBACKS.inc()
             log.warning("redis unavailable: answering the fallback model", extra={"error": str(exc)})
-            return RouteResponse(
+            answer = RouteResponse(
                 decision_id="",
                 model=settings.fallback_model,
                 propensity=1.0,
@@ -109,10 +165,13 @@ async def route(req: RouteRequest, store: StoreDep, cache: CacheDep, settings: S
                 lam=0.0,
                 fallback=True,
             )
-        raise Unavailable(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
+        else:
+            raise Unavailable(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
-async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> RouteResponse:
+async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> tuple[RouteResponse, Pending]:
+    """Decide (shadow arms' decisions logged here); the served decision's log write is left to the caller."""
     experiment = arm = None
     shadows: list[tuple[str, str]] = []
     if req.experiment:
@@ -132,28 +191,30 @@ async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> Ro
         if not pid:
             raise Invalid("name a `policy` or an `experiment` (no default policy is configured)")
     rt = await cache.get(pid)
-    did, d, lam = await decide(store, settings, rt, req, experiment, arm)
+    pending, c, lam = await choose(cache, rt, req, experiment, arm)
+    d = c.decision
     shadow_ids = []
     for s_arm, s_pid in shadows:
         # a shadow arm never fails the served request: its decision is logged whole or not at all (one script),
         # so a failure leaves nothing behind; it is logged and counted
         try:
             s_rt = await cache.get(s_pid)
-            s_did, _, _ = await decide(store, settings, s_rt, req, experiment, s_arm, shadow=True)
+            s_did, _, _ = await decide(store, settings, cache, s_rt, req, experiment, s_arm, shadow=True)
             shadow_ids.append(s_did)
         except Exception as exc:  # noqa: BLE001 - isolation is the point; the error is logged and counted
             metrics.SHADOW_FAILURES.labels(experiment=experiment or "", arm=s_arm).inc()
             message = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
             log.warning("shadow arm failed", extra={"experiment": experiment, "arm": s_arm, "error": message})
-    return RouteResponse(
-        decision_id=did,
+    answer = RouteResponse(
+        decision_id=pending.did,
         model=d.model,
         propensity=d.propensity,
         pmf=d.pmf_dict(),
         policy=rt.pid,
-        policy_version=rt.version,
+        policy_version=c.version,
         lam=lam,
         experiment=experiment,
         arm=arm,
         shadow_decisions=shadow_ids,
     )
+    return answer, pending
