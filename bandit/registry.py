@@ -10,12 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from banditroute.bandit.base import Policy
+from banditroute.bandit.cascade import AgreementCascade, Cascade
 from banditroute.bandit.context_free import UCB1, BestSingle, Oracle, RandomPolicy, Thompson
 from banditroute.bandit.errors import InvalidHyperparameterError
 from banditroute.bandit.knn import KNNRouter
 from banditroute.bandit.linear import LinEpsGreedy, LinTS, LinUCB
 from banditroute.bandit.neural_linear import NeuralLinear
 from banditroute.bandit.onnx_static import OnnxStaticPolicy
+from banditroute.bandit.ridge import RidgeRouter
 from banditroute.bandit.shared_linear import SharedLinTS, SharedLinUCB
 
 POLICIES: dict[str, type[Policy]] = {
@@ -26,12 +28,15 @@ POLICIES: dict[str, type[Policy]] = {
     SharedLinTS.name: SharedLinTS,
     KNNRouter.name: KNNRouter,
     NeuralLinear.name: NeuralLinear,
+    RidgeRouter.name: RidgeRouter,
     UCB1.name: UCB1,
     Thompson.name: Thompson,
     RandomPolicy.name: RandomPolicy,
     BestSingle.name: BestSingle,
     Oracle.name: Oracle,
     OnnxStaticPolicy.name: OnnxStaticPolicy,
+    Cascade.name: Cascade,
+    AgreementCascade.name: AgreementCascade,
 }
 
 

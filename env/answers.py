@@ -34,6 +34,8 @@ __all__ = [
     "AnswerKind",
     "Answers",
     "agreement_matrix",
+    "answer_labels",
+    "answer_lengths",
     "answers_of",
     "choice_agree",
     "normalise_choice",
@@ -81,7 +83,8 @@ class Answers:
 
     def missing(self) -> np.ndarray:
         """``(n, k)`` bool: the model gave no answer."""
-        return self.values == ""
+        missing: np.ndarray = self.values == ""
+        return missing
 
 
 def answers_of(records: RecordSet, column: str | None = None) -> Answers | None:
@@ -142,3 +145,39 @@ def agreement_matrix(
             raise ValueError("text answers need a fitted featurizer to compare them")
         return text_agreement([str(a) if a is not None else "" for a in answers], featurizer, threshold)
     raise ValueError(f"kind must be 'choice' or 'text', got {kind!r}")
+
+
+def answer_labels(answers: Answers, featurizer: Featurizer | None = None, threshold: float = 0.8) -> np.ndarray:
+    """``(n, k)`` labels of the answers such that two answers to one query agree iff their labels are equal
+    (``""`` = none): the choices themselves, or for free text the agreement clusters of each query (answers
+    linked by :func:`text_agreement`, transitively) named ``"#0"``, ``"#1"``, ... What a cascade compares."""
+    if answers.kind == "choice":
+        return answers.values.astype(str)
+    if featurizer is None:
+        raise ValueError("text answers need a fitted featurizer to compare them")
+    n, k = answers.values.shape
+    out = np.full((n, k), "", dtype=object)
+    for i in range(n):
+        agree = text_agreement([str(a) for a in answers.values[i]], featurizer, threshold)
+        label = -np.ones(k, dtype=np.int64)
+        for j in range(k):
+            if not agree[j, j] or label[j] >= 0:
+                continue
+            stack, label[j] = [j], label.max() + 1
+            while stack:  # the connected component of j
+                m = stack.pop()
+                for o in np.flatnonzero(agree[m] & (label < 0)):
+                    label[o] = label[j]
+                    stack.append(int(o))
+        out[i] = ["" if c < 0 else f"#{c}" for c in label]
+    return out.astype(str)
+
+
+def answer_lengths(records: RecordSet, answers: Answers) -> np.ndarray:
+    """``(n, k)`` length in characters of each model's output: the records' ``output_chars`` where present, else
+    the length of the answer text (0 where unknown)."""
+    if "output_chars" in records.extras:
+        raw = np.asarray(records.extras["output_chars"], dtype=np.float64)
+        return np.where(np.isfinite(raw) & (raw >= 0), raw, 0.0)
+    lengths: np.ndarray = np.vectorize(len, otypes=[np.float64])(answers.values)
+    return lengths

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from banditroute.env.features import FeaturizerSpec
-from banditroute.simulations import methods
+from banditroute.simulations import cascade, methods
 from banditroute.simulations.data import DataOptions, Prepared, prepare
 from banditroute.simulations.methods import Router, Split, TableRouter
 from banditroute.simulations.metrics import (
@@ -92,6 +92,8 @@ class Setup:
     test: Split
     fit: Split
     val: Split
+    fit_idx: np.ndarray
+    val_idx: np.ndarray
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -115,7 +117,7 @@ def _setup(cfg: EvalConfig, features: str | None) -> Setup:
     perm = np.random.default_rng(cfg.seed + 1).permutation(len(prep.train))
     n_val = max(1, round(len(perm) * cfg.val_frac))
     val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    return Setup(prep, train, test, train.rows(fit_idx), train.rows(val_idx))
+    return Setup(prep, train, test, train.rows(fit_idx), train.rows(val_idx), fit_idx, val_idx)
 
 
 def _fit_all(
@@ -292,6 +294,8 @@ def _evaluate_features(
             curves.setdefault("strong_share", {})[label] = strong_curve
         results[label] = {**m, **notes.get(name, {})}
         curves.setdefault("cost_quality", {})[label] = cq
+    if with_baselines:  # records with answers: the cascade methods (simulations.cascade)
+        cascade.add_rows(st.prep, st.fit_idx, st.val_idx, ref, cfg.seed, LAMBDAS, results, curves)
 
 
 def _dataset(cfg: EvalConfig, st: Setup) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from banditroute.bandit import Policy, make_policy, registry
 from banditroute.bandit.base import greedy_pmf
+from banditroute.bandit.cascade import Cascade
 from banditroute.env.features import Featurizer
 from banditroute.simulations import stream
 
@@ -30,8 +31,13 @@ ONNX_STATIC = "onnx-static"
 
 def learning_policies() -> list[str]:
     """The methods evaluate fits by default: every registered policy, in registry order, that learns and can be
-    built from hyperparameters (onnx-static needs a trained network)."""
-    return [n for n, cls in registry.POLICIES.items() if cls.from_hyperparameters and cls.learns]
+    built from hyperparameters (onnx-static needs a trained network), but the cascades, which need the records'
+    answers and are evaluated by :mod:`simulations.cascade`."""
+    return [
+        n
+        for n, cls in registry.POLICIES.items()
+        if cls.from_hyperparameters and cls.learns and not issubclass(cls, Cascade)  # cascades: simulations.cascade
+    ]
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,37 @@ def _evaluation_table(report: dict[str, Any]) -> str:
     return markdown_table(header, rows)
 
 
+def _cascade_table(report: dict[str, Any]) -> list[str]:
+    """Cascade rows (records with answers only): calls and sequential stages per query, the layout, lambda."""
+    rows = [
+        [n, m["v_b"], m["cost_share_of_best_single"], m["calls_per_query"], m["stages_per_query"],
+         m["escalated_share"], " -> ".join("+".join(s) for s in m["stages"]), m["lam"]]
+        for n, m in report["methods"].items()
+        if "calls_per_query" in m
+    ]  # fmt: skip
+    if not rows:
+        return []
+    header = [
+        "cascade",
+        "V_B",
+        "cost share of best single",
+        "calls/query",
+        "stages/query",
+        "escalated",
+        "layout",
+        "lambda",
+    ]
+    return [
+        "## Cascades",
+        "",
+        "Costs add up over every call; stages/query counts sequential rounds (the latency); the first stage's models "
+        "are called in parallel. Test figures of the frozen greedy policy at the lambda chosen on the train split.",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
+
+
 def winners_line(report: dict[str, Any]) -> str:
     """One line: which learned method wins on quality (V_B), on cheapest-within-1pt and on AIQ."""
     learned = {
@@ -113,6 +144,7 @@ def write_evaluation_report(report: dict[str, Any], out: Path) -> None:
         "",
         _evaluation_table(report),
         "",
+        *_cascade_table(report),
         "![cost-quality curves](cost_quality.png)",
         "",
         "![call shares](call_shares.png)",

@@ -1,0 +1,19 @@
+"""Cascades: call cheap models first, read their answers, stop or escalate (see :mod:`.policy`)."""
+
+from banditroute.bandit.cascade.policy import ACTIONS, AgreementCascade, Cascade, CascadeStep
+from banditroute.bandit.cascade.replay import Replay, replay
+from banditroute.bandit.cascade.vote import Vote, encode, stop_features, vote_weights, weighted_vote
+
+__all__ = [
+    "ACTIONS",
+    "AgreementCascade",
+    "Cascade",
+    "CascadeStep",
+    "Replay",
+    "Vote",
+    "encode",
+    "replay",
+    "stop_features",
+    "vote_weights",
+    "weighted_vote",
+]
