@@ -66,12 +66,15 @@ def models_from_records(
 
 class ReplayUpstream:
     """The ASGI app. ``mode``: ``ok``; ``500`` (every call answers 500); ``400`` (answers 400); ``echo-key``
-    (answers 401 quoting the Authorization header it got, as careless upstreams do); ``hang`` (never answers)."""
+    (answers 401 quoting the Authorization header it got, as careless upstreams do); ``hang`` (never answers);
+    ``break`` (a stream drops its connection after ``break_after`` events, without ending the body: what a
+    crashed or restarted upstream does mid-answer)."""
 
     def __init__(self, models: dict[str, ReplayModel]) -> None:
         self.models = models
         self.mode = "ok"
-        self.stats = {"requests": 0, "streams": 0, "completed": 0, "cancelled": 0}
+        self.break_after = 2
+        self.stats = {"requests": 0, "streams": 0, "completed": 0, "cancelled": 0, "broken": 0}
         self.last_body: dict[str, Any] | None = None
         self.stream_finished_at: float | None = None
 
@@ -156,7 +159,10 @@ class ReplayUpstream:
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            async for event in _events(cid, model, text, usage):
+            async for i, event in _numbered(_events(cid, model, text, usage)):
+                if self.mode == "break" and i >= self.break_after:
+                    self.stats["broken"] += 1
+                    raise Broken  # uvicorn closes the connection of an app that raises after the response started
                 await send({"type": "http.response.body", "body": event, "more_body": True})
                 if event.startswith(b"data: [DONE]"):
                     self.stream_finished_at = time.monotonic()  # the last event is out
@@ -167,6 +173,17 @@ class ReplayUpstream:
         except (asyncio.CancelledError, OSError):
             self.stats["cancelled"] += 1
             raise
+
+
+class Broken(Exception):
+    """Raised by a stream in ``break`` mode: the server drops the connection mid-body."""
+
+
+async def _numbered(events: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    i = 0
+    async for event in events:
+        yield i, event
+        i += 1
 
 
 async def _events(cid: str, model: ReplayModel, text: str, usage: dict[str, int] | None) -> AsyncIterator[bytes]:

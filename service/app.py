@@ -55,12 +55,20 @@ async def open_gateway(settings: Settings, store: Store) -> Any:
     return await Gateway.open(load_config(settings.upstreams), store, settings)
 
 
+def preload() -> None:
+    """Import what a worker's first featurized request would otherwise import: scikit-learn's text module (the
+    hashed TF-IDF featurizers'), one to several seconds on a busy machine, during which the worker answers
+    nothing. Done before the worker accepts connections."""
+    import sklearn.feature_extraction.text  # noqa: F401
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        preload()
         embedded = None
         url = settings.redis_url
         if not url:

@@ -31,7 +31,7 @@ FALLBACKS = Counter("banditroute_fallback_total", "Routes answered with the fall
 # the gateway (service/gateway/)
 GATEWAY_ATTEMPTS = Counter(
     "banditroute_gateway_attempts_total",
-    "Upstream attempts by outcome (ok, client_error, connect, timeout, status, breaker)",
+    "Upstream attempts by outcome (ok, client_error, connect, timeout, status, breaker, broken mid-stream)",
     ["model", "outcome"],
 )
 GATEWAY_BREAKER_OPENED = Counter("banditroute_gateway_breaker_opened_total", "Circuit breaker openings", ["model"])

@@ -3,11 +3,16 @@ learner's writes: progress, dead letters, snapshots (see :mod:`service.keys` for
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
 from banditroute.service.eventlog import LiveState
 from banditroute.service.keys import (
+    LOG_DECISION_SCRIPT,
     k_counters,
     k_dead,
     k_decision,
@@ -23,6 +28,18 @@ from banditroute.service.keys import (
 from banditroute.service.store_policies import PolicyStore
 
 
+def _log_args(
+    pid: str, did: str, fields: dict[str, Any], ttl: int, experiment: str | None, arm: str | None
+) -> tuple[list[str], list[Any]]:
+    """``LOG_DECISION_SCRIPT``'s keys and arguments for one decision."""
+    flat: list[Any] = []
+    for k, v in fields.items():
+        flat += [k, v]
+    keys = [k_decision(pid, did), k_decision_log(pid), k_expstats(pid)]
+    stats = f"{experiment}|{arm}|decisions" if experiment else ""
+    return keys, [int(ttl), did, f"{int((time.time() - ttl) * 1000)}-0", stats, *flat]
+
+
 class FeedbackStore(PolicyStore):
     """Logging decisions, accepting feedback once, and applying it in order."""
 
@@ -32,19 +49,32 @@ class FeedbackStore(PolicyStore):
     ) -> None:
         """Store the decision (with its TTL), append its id to the decision log, count it for its experiment arm:
         one atomic script, one round trip."""
-        flat: list[Any] = []
-        for k, v in fields.items():
-            flat += [k, v]
-        await self._log_decision(
-            keys=[k_decision(pid, did), k_decision_log(pid), k_expstats(pid)],
-            args=[
-                int(ttl),
-                did,
-                f"{int((time.time() - ttl) * 1000)}-0",
-                f"{experiment}|{arm}|decisions" if experiment else "",
-                *flat,
-            ],
-        )
+        keys, args = _log_args(pid, did, fields, ttl, experiment, arm)
+        await self._log_decision(keys=keys, args=args)
+
+    async def log_decisions(
+        self, batch: list[tuple[str, str, dict[str, Any], int, str | None, str | None]]
+    ) -> list[Any]:
+        """:meth:`log_decision` for many decisions (``(pid, did, fields, ttl, experiment, arm)`` each) in one round
+        trip: one pipeline of the same script, each decision atomic on its own. Returns per decision None
+        (written) or the exception its script raised. On Redis Cluster (decisions of several slots) they are
+        written one by one, concurrently."""
+        if len(batch) == 1 or not isinstance(self.r, aioredis.Redis):
+            got = await asyncio.gather(*(self.log_decision(*b) for b in batch), return_exceptions=True)
+            return [g if isinstance(g, Exception) else None for g in got]
+        sha = self._log_decision.sha
+        for attempt in range(2):
+            async with self.r.pipeline(transaction=False) as pipe:
+                for b in batch:
+                    keys, args = _log_args(*b)
+                    # evalsha, not the script object: a pipeline holding script objects first asks SCRIPT EXISTS
+                    pipe.evalsha(sha, len(keys), *keys, *args)
+                res = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in res):
+                sha = self._log_decision.sha = await self.r.script_load(LOG_DECISION_SCRIPT)  # a flushed Redis
+                continue
+            break
+        return [r if isinstance(r, Exception) else None for r in res]
 
     async def decision(self, pid: str, did: str) -> dict[str, bytes] | None:
         raw = await self.r.hgetall(k_decision(pid, did))

@@ -26,7 +26,7 @@ class Attempt:
     """One attempt, as recorded on the decision."""
 
     model: str
-    outcome: str  # ok, client_error, connect, timeout, status, breaker
+    outcome: str  # ok, client_error, connect, timeout, status, breaker; broken: failed mid-stream after an ok
     status: int | None = None
     ms: float = 0.0
 

@@ -20,6 +20,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from banditroute.service import metrics
 from banditroute.service.deps import SECURED, require_fast
 from banditroute.service.errors import Invalid, NotFound, responses
 from banditroute.service.gateway import sse
@@ -225,6 +226,15 @@ def _meter(gw: Gateway, body: dict[str, Any], out: Outcome, usage: Any) -> None:
     out.cost_usd = cost_usd(up, p, c)
 
 
+def broken(gw: Gateway, out: Outcome) -> None:
+    """Record that the served attempt (the last) broke off mid-answer."""
+    last = out.attempts[-1]
+    last.outcome = "broken"
+    metrics.GATEWAY_ATTEMPTS.labels(model=last.model, outcome="broken").inc()
+    if gw.breakers[last.model].failure():
+        metrics.GATEWAY_BREAKER_OPENED.labels(model=last.model).inc()
+
+
 def _relay(
     gw: Gateway, store: Any, settings: Any, body: dict[str, Any], resp: httpx.Response, out: Outcome, start: float,
     headers: dict[str, str],
@@ -244,8 +254,15 @@ def _relay(
             if tail:
                 yield tail
         except httpx.HTTPError as exc:
-            out.status = 502  # the upstream broke mid-stream: what was sent stays sent; no fallback is possible
+            # the upstream broke mid-stream: what was sent stays sent and no fallback is possible, but the answer
+            # is not whole: the caller gets an error event (the openai client raises on it), the attempt is
+            # recorded as broken and counted by the breaker, and a broken first choice is fed back as a failure
+            # (settle), as a call that failed before its first byte is
+            out.status = 502
             out.extra["error"] = type(exc).__name__
+            broken(gw, out)
+            message = f"upstream {out.served!r} broke off the answer mid-stream ({type(exc).__name__})"
+            yield b"data: " + json.dumps(openai_error(502, message, "upstream_error")).encode() + b"\n\n"
         finally:
             # shielded: on a client disconnect this runs inside a cancelled scope, and the upstream must be closed
             with anyio.CancelScope(shield=True):

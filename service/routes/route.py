@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from banditroute.service import metrics
 from banditroute.service.decider import Choice, Decider, new_decision_id
+from banditroute.service.decision_writes import writer_of
 from banditroute.service.deps import SECURED, require_fast
 from banditroute.service.errors import Conflict, Invalid, NotFound, ServiceError, TooLarge, Unavailable, responses
 from banditroute.service.experiments import assign
@@ -66,7 +67,7 @@ class Pending:
     arm: str | None
 
     async def write(self, store: Any, ttl: int) -> None:
-        await store.log_decision(self.pid, self.did, self.fields, ttl, self.experiment, self.arm)
+        await writer_of(store).write(self.pid, self.did, self.fields, ttl, self.experiment, self.arm)
         metrics.DECISIONS.labels(policy=self.pid, model=self.model).inc()
 
 

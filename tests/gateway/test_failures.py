@@ -127,3 +127,28 @@ def test_disconnecting_client_cancels_the_upstream_call(gateway: Gw) -> None:
     assert sum(a.stats["completed"] for a in gateway.ups.apps.values()) == 0
     r2 = redis.Redis.from_url(gateway.redis_url)
     assert r2.ping()
+
+
+def test_mid_stream_break_is_fed_back_as_a_failure(gateway: Gw) -> None:
+    for app in gateway.ups.apps.values():
+        app.mode = "break"  # whichever model is chosen drops its connection after two events
+    client = gateway.client()
+    raw = client.chat.completions.with_raw_response.create(model="router/main", messages=ask(1), stream=True)
+    did = raw.headers["x-banditroute-decision-id"]
+    got = []
+    with pytest.raises(openai.APIError, match="broke off the answer mid-stream"):
+        for chunk in raw.parse():
+            got.append(chunk)
+    assert got, "the events sent before the break reach the caller"
+    assert sum(a.stats["broken"] for a in gateway.ups.apps.values()) == 1
+    d = gateway.wait_decision(did, "score:gateway")
+    attempts = json.loads(d["gw_attempts"])
+    assert [a["outcome"] for a in attempts] == ["broken"] and attempts[0]["model"] == d["model"]
+    assert d["gw_status"] == "502"
+    # fed back as the failure reward, and closed to later feedback, as a call that failed before its first byte
+    assert float(d["score:gateway"]) == 0.0
+    with gateway.admin() as admin:
+        fb = admin.post("/v1/feedback", json={"decision_id": did, "source": "user", "score": 1.0})
+    assert fb.status_code == 409
+    metrics = httpx.get(gateway.url + "/metrics").text
+    assert f'banditroute_gateway_attempts_total{{model="{d["model"]}",outcome="broken"}}' in metrics
