@@ -1,6 +1,7 @@
 """Stable-Baselines3 agents on the routing environments, and their ONNX export.
 
-The only module that imports stable_baselines3 (and torch). An exported agent is an ONNX graph with one input
+The only modules that import stable_baselines3 (and torch): this one and :mod:`.rl_cascade` (``--env cascade``,
+with sb3-contrib's MaskablePPO as ``maskable-ppo``). An exported agent is an ONNX graph with one input
 ``obs: (batch, d) float32`` and two outputs ``action: (batch,) int64`` and ``scores: (batch, k) float32``
 (policy logits for PPO/A2C, Q-values for DQN); ``action`` is the argmax of ``scores``, i.e. SB3's
 ``predict(obs, deterministic=True)``.
@@ -21,9 +22,10 @@ from banditroute.env.budgeted_env import BudgetedRoutingEnv
 from banditroute.env.features import FeaturizerSpec
 from banditroute.env.routing_env import RoutingEnv
 from banditroute.simulations.data import DataOptions, Prepared, prepare
+from banditroute.simulations.rl_cascade import cascade_split, evaluate_on_test, export_cascade_checked
 
-ALGOS = ("ppo", "a2c", "dqn")
-ENVS = ("routing", "budgeted")
+ALGOS = ("ppo", "a2c", "dqn", "maskable-ppo")
+ENVS = ("routing", "budgeted", "cascade")
 
 
 def make_env(kind: str, quality: np.ndarray, cost: np.ndarray, features: np.ndarray, **kwargs: Any) -> Any:
@@ -38,6 +40,12 @@ def make_env(kind: str, quality: np.ndarray, cost: np.ndarray, features: np.ndar
 def algo_class(algo: str) -> Any:
     from stable_baselines3 import A2C, DQN, PPO
 
+    if algo == "maskable-ppo":
+        try:
+            from sb3_contrib import MaskablePPO
+        except ImportError as exc:
+            raise ValueError("algo maskable-ppo needs sb3-contrib: pip install 'banditroute[rl]'") from exc
+        return MaskablePPO
     classes = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
     if algo not in classes:
         raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
@@ -45,8 +53,11 @@ def algo_class(algo: str) -> Any:
 
 
 def hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
-    # Routing is a one-step bandit: gamma = 0 makes the advantage r - V(s) exactly.
-    gamma = 0.0 if env_kind == "routing" else 0.99
+    # Routing is a one-step bandit: gamma = 0 makes the advantage r - V(s) exactly. A cascade episode is a few
+    # steps whose return (score - lam * cost) is the objective itself: undiscounted.
+    gamma = {"routing": 0.0, "cascade": 1.0}.get(env_kind, 0.99)
+    if algo in ("ppo", "maskable-ppo") and env_kind == "cascade":
+        return CASCADE_PPO
     if algo == "ppo":
         return {
             "n_steps": 256,
@@ -77,9 +88,29 @@ def hyperparameters(algo: str, env_kind: str, steps: int) -> dict[str, Any]:
     }
 
 
+#: PPO on the cascade env (tuned on train splits only: benchmarks/cascade_rl.py), over CASCADE_ENVS copies of
+#: the env stepped together (one batched forward pass per step of all of them)
+CASCADE_ENVS = 8
+CASCADE_PPO: dict[str, Any] = {
+    "n_steps": 256,
+    "batch_size": 256,
+    "n_epochs": 4,
+    "learning_rate": 3e-4,
+    "gamma": 1.0,
+    "gae_lambda": 1.0,
+    "ent_coef": 0.01,
+    "policy_kwargs": {"net_arch": [64, 64]},
+}
+
+
 def make_agent(algo: str, env_kind: str, env: Any, steps: int, seed: int) -> Any:
     """An untrained SB3 agent of ``algo`` on ``env`` with this project's hyperparameters for ``steps`` steps."""
     cls = algo_class(algo)
+    if env_kind == "cascade":
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        copies = [env, *(env.spawn() for _ in range(CASCADE_ENVS - 1))]
+        env = DummyVecEnv([lambda e=e: e for e in copies])
     return cls("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyperparameters(algo, env_kind, steps))
 
 
@@ -210,10 +241,15 @@ def train_rl(
     torch_threads: int = 1,
     progress_bar: bool = True,
     budget_per_query: float | None = None,
+    candidates: list[str] | None = None,
+    groups: list[list[str]] | None = None,
+    returns: str = "compact",
 ) -> dict[str, Any]:
     """Train an SB3 agent on the train split, evaluate on the test split, save it and export it to ONNX: writes
     ``out/agent.zip`` (SB3's own format), ``out/policy.onnx``, ``out/featurizer.{json,npz}`` and
-    ``out/metrics.json``; returns the metrics.
+    ``out/metrics.json``; returns the metrics. The cascade env (``candidates``, ``groups``, ``returns``: see
+    :func:`.rl_cascade.cascade_split`) is evaluated with one episode per test query, beside the fixed pair +
+    escalate-on-disagreement baseline.
 
     Raises:
         RuntimeError: the ONNX export chooses a different action than SB3 on some test context.
@@ -228,9 +264,19 @@ def train_rl(
     env_kwargs: dict[str, Any] = {"lam": lam, "cost_scale": prep.cost_scale, "models": prep.train.models}
     if env_kind == "budgeted" and budget_per_query is not None:
         env_kwargs["budget_per_query"] = budget_per_query
-    agent, train_seconds = _train(algo, env_kind, prep, env_kwargs, steps, seed, progress_bar, out)
+    if env_kind == "cascade":
+        split = cascade_split(prep, lam=lam, candidates=candidates, groups=groups, returns=returns)
+        train_env = split.train
+    else:
+        train_env = make_env(env_kind, prep.train.quality, prep.train.cost, prep.x_train, **env_kwargs)
+    agent, train_seconds = _train(algo, env_kind, train_env, steps, seed, progress_bar, out)
     prep.featurizer.save(out)
-    test_obs, ort_actions = _export_checked(agent, env_kind, prep, out)
+    refs = _references(prep)
+    if env_kind == "cascade":
+        cascade = evaluate_on_test(agent, split, refs["best_single"], lam)
+        test_obs = export_cascade_checked(agent, cascade["obs"], cascade["mask"], out)
+    else:
+        test_obs, ort_actions = _export_checked(agent, env_kind, prep, out)
 
     metrics: dict[str, Any] = {
         "records": str(records_path),
@@ -239,16 +285,19 @@ def train_rl(
         "steps": steps,
         "seed": seed,
         "lam": lam,
-        "cost_scale": prep.cost_scale,
+        "cost_scale": split.train.cost_scale if env_kind == "cascade" else prep.cost_scale,
         "models": list(prep.test.models),
         "n_train": len(prep.train),
         "n_test": len(prep.test),
         "train_seconds": round(train_seconds, 2),
         "torch_threads": torch.get_num_threads(),
         "onnx_parity": {"contexts": len(test_obs), "mismatches": 0},
-        **_references(prep),
+        **refs,
     }
-    if env_kind == "routing":
+    if env_kind == "cascade":
+        metrics["candidates"] = list(split.candidates)
+        metrics["test"] = cascade["metrics"]
+    elif env_kind == "routing":
         metrics["test"] = _routing_test(prep, ort_actions)
     else:
         kwargs = {k: v for k, v in env_kwargs.items() if k != "models"}
@@ -258,17 +307,9 @@ def train_rl(
 
 
 def _train(
-    algo: str,
-    env_kind: str,
-    prep: Prepared,
-    env_kwargs: dict[str, Any],
-    steps: int,
-    seed: int,
-    progress_bar: bool,
-    out: Path,
+    algo: str, env_kind: str, train_env: Any, steps: int, seed: int, progress_bar: bool, out: Path
 ) -> tuple[Any, float]:
     """An agent trained on the train split's env, saved as ``out/agent.zip``; and the training seconds."""
-    train_env = make_env(env_kind, prep.train.quality, prep.train.cost, prep.x_train, **env_kwargs)
     agent = make_agent(algo, env_kind, train_env, steps, seed)
     t0 = time.perf_counter()
     agent.learn(total_timesteps=steps, progress_bar=progress_bar)
@@ -283,6 +324,8 @@ def _check_arguments(algo: str, env_kind: str, steps: int) -> None:
         raise ValueError(f"env must be one of {ENVS}, got {env_kind!r}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if algo == "maskable-ppo" and env_kind != "cascade":
+        raise ValueError("algo maskable-ppo needs action masks: only --env cascade has them")
     algo_class(algo)
 
 

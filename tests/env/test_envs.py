@@ -176,8 +176,10 @@ def test_invalid_tables(tables) -> None:
 def test_public_api() -> None:
     assert set(env.__all__) == {
         "BUDGETED_ENV_ID",
+        "CASCADE_ENV_ID",
         "ROUTING_ENV_ID",
         "BudgetedRoutingEnv",
+        "CascadeRoutingEnv",
         "Featurizer",
         "FeaturizerError",
         "FeaturizerSpec",

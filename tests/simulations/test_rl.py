@@ -109,3 +109,49 @@ def test_an_agent_is_evaluated_as_the_registry_onnx_policy(mmlu_slice: Path, tmp
     assert agent["call_share"] == pytest.approx(m["test"]["call_share"])
     curve = rep["curves"]["cost_quality"]["rl:ppo:agent"]["quality"]
     assert curve == [curve[0]] * len(curve)  # lambda was fixed at training
+
+
+def test_a_short_cascade_run_is_measured_on_every_test_query_beside_the_fixed_pair(
+    mmlu_slice: Path, tmp_path: Path
+) -> None:
+    from banditroute.env.answers import answers_of
+    from banditroute.simulations.rl_cascade import cascade_split, onnx_masked_actions, run_episodes
+
+    spec = FeaturizerSpec(dim=16, max_features=2000)
+    out = tmp_path / "cascade"
+    m = train_rl(mmlu_slice, algo="maskable-ppo", env_kind="cascade", steps=256, lam=0.03, out=out, spec=spec,
+                 progress_bar=False)  # fmt: skip
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(m)) and saved["torch_threads"] == 1
+    for name in ("agent.zip", "policy.onnx", "featurizer.json", "featurizer.npz"):
+        assert (out / name).exists()
+
+    # the metrics are the saved agent's deterministic episodes, one per test query, against the best single model
+    agent = algo_class("maskable-ppo").load(out / "agent.zip", device="cpu")
+    prep = prepare(mmlu_slice, seed=0, spec=spec)
+    split = cascade_split(prep, lam=0.03)
+    assert list(split.candidates) == saved["candidates"] and split.test.n_actions == 4  # 2 stages, 2 stops
+    r = run_episodes(agent, split.test)
+    t, best = saved["test"], saved["best_single"]
+    assert t["mean_quality"] == pytest.approx(r["quality"].mean())
+    assert t["mean_cost_usd"] == pytest.approx(r["cost"].mean())
+    assert t["v_b"] == pytest.approx(r["quality"].mean() / best["mean_quality"])
+    assert t["cost_share"] == pytest.approx(r["cost"].mean() / best["mean_cost_usd"])
+    assert 1 <= t["calls_per_query"] <= 4 and 1 <= t["stages_per_query"] <= 2
+    onnx = onnx_masked_actions(out / "policy.onnx", r["obs"], r["mask"])
+    np.testing.assert_array_equal(onnx, agent.predict(r["obs"], action_masks=r["mask"], deterministic=True)[0])
+    assert saved["onnx_parity"] == {"contexts": len(r["obs"]), "mismatches": 0}
+
+    # the fixed pair + escalate rule, recomputed from the records' answer letters
+    fp, test = t["fixed_pair"], prep.test
+    letters = answers_of(test.select_models([*fp["pair"], fp["escalate_to"]])).values
+    agree = (letters[:, 0] == letters[:, 1]) & (letters[:, 0] != "")
+    q = test.quality[:, [test.models.index(x) for x in (*fp["pair"], fp["escalate_to"])]]
+    c = test.cost[:, [test.models.index(x) for x in (*fp["pair"], fp["escalate_to"])]]
+    assert fp["mean_quality"] == pytest.approx(np.where(agree, q[:, 1], q[:, 2]).mean())
+    assert fp["mean_cost_usd"] == pytest.approx((c[:, 0] + c[:, 1] + np.where(agree, 0, c[:, 2])).mean())
+
+
+def test_maskable_ppo_needs_the_cascade_env(mmlu_slice: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="only --env cascade"):
+        train_rl(mmlu_slice, algo="maskable-ppo", env_kind="routing", out=tmp_path)
