@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -53,6 +54,11 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Version History
     - v0: initial version; the Lagrangian dual price joined the reward and the observation.
+
+    ## Deployment
+    A trained agent acts on a frozen dual (``dual_lr = 0``). :func:`calibrate_dual` picks that price on the
+    training records for the agent as it will act (deterministic), because the price training ended at is the
+    one its *sampled* actions paid: the argmax of the same policy spends differently.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -159,3 +165,68 @@ class BudgetedRoutingEnv(gym.Env[np.ndarray, np.int64]):
             step = self.dual_lr * (pace - 1.0)
             self.dual = float(np.clip(self.dual + step, -self.dual_max, self.dual_max))
         return self._obs(), reward, terminated, truncated, info
+
+
+def spend_pace(act: Callable[[np.ndarray], int], env: BudgetedRoutingEnv, steps: int, seed: int = 0) -> float:
+    """Mean cost per query of ``act`` (observation -> action) over ``steps`` queries of seeded episodes of ``env``
+    (episode ``e`` reset with ``seed + e``), as a share of the budget per query."""
+    spent, n, ep = 0.0, 0, 0
+    while n < steps:
+        obs, _ = env.reset(seed=seed + ep)
+        ep += 1
+        done = False
+        while not done and n < steps:
+            obs, _, terminated, truncated, info = env.step(act(obs))
+            spent += float(info["cost"])
+            n += 1
+            done = terminated or truncated
+    return spent / n / (env.budget / env.episode_length)
+
+
+def calibrate_dual(
+    act: Callable[[np.ndarray], int],
+    quality: np.ndarray,
+    cost: np.ndarray,
+    features: np.ndarray,
+    *,
+    steps: int = 2000,
+    iterations: int = 8,
+    seed: int = 0,
+    **env_kwargs: Any,
+) -> tuple[float, float]:
+    """The frozen dual price in ``[-dual_max, dual_max]`` at which ``act`` spends its budget on these (training)
+    records, by bisection on the spending pace (which falls as the price rises); the bound itself when even it
+    cannot bring the pace to 1. Returns ``(dual, pace at that dual)``.
+
+    Args:
+        act: the agent as it will be deployed, observation -> action (deterministic).
+        quality, cost, features: the records to calibrate on (the training split, never the test split).
+        steps: queries per evaluation of the pace; iterations: bisection steps.
+        env_kwargs: :class:`BudgetedRoutingEnv`'s arguments (``dual_lr`` and ``initial_dual`` are set here).
+    """
+    if steps < 1 or iterations < 0:
+        raise ValueError(f"steps must be >= 1 and iterations >= 0, got {steps}, {iterations}")
+    dual_max = float(env_kwargs.pop("dual_max", 10.0))
+    env_kwargs.pop("initial_dual", None)
+    env_kwargs.pop("dual_lr", None)
+
+    def pace(dual: float) -> float:
+        env = BudgetedRoutingEnv(
+            quality, cost, features, initial_dual=dual, dual_max=dual_max, dual_lr=0.0, **env_kwargs
+        )
+        return spend_pace(act, env, steps, seed)
+
+    lo, hi = -dual_max, dual_max
+    p_lo, p_hi = pace(lo), pace(hi)
+    if p_lo <= 1.0:  # spends too little even at the lowest price: the lowest price is the closest
+        return lo, p_lo
+    if p_hi >= 1.0:
+        return hi, p_hi
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        p_mid = pace(mid)
+        if p_mid > 1.0:
+            lo, p_lo = mid, p_mid
+        else:
+            hi, p_hi = mid, p_mid
+    return (lo, p_lo) if abs(p_lo - 1.0) <= abs(p_hi - 1.0) else (hi, p_hi)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from banditroute.bandit import BudgetPacer
-from banditroute.env.budgeted_env import BudgetedRoutingEnv
+from banditroute.env.budgeted_env import BudgetedRoutingEnv, calibrate_dual
 from banditroute.simulations import stream
 from banditroute.simulations.scenarios.common import ma_series, policy, series, test_stream
 from banditroute.simulations.simulate import Context
@@ -37,7 +37,7 @@ def _rl(ctx: Context, target: float, steps: int) -> dict[str, np.ndarray] | None
     """An SB3 agent trained on the budgeted env of the train split, rolled out for ``steps`` test queries."""
     if int(ctx.cfg.get("rl_steps", 0)) <= 0:
         return None
-    from banditroute.simulations.rl import make_agent, rollout, trained_dual
+    from banditroute.simulations.rl import make_agent, rollout
 
     length = int(ctx.cfg.get("rl_episode_length", 64))
     prep = ctx.prep
@@ -45,8 +45,18 @@ def _rl(ctx: Context, target: float, steps: int) -> dict[str, np.ndarray] | None
     env = BudgetedRoutingEnv(prep.train.quality, prep.train.cost, prep.x_train, **kw)
     agent = make_agent(str(ctx.cfg.get("rl_algo", "ppo")), "budgeted", env, int(ctx.cfg["rl_steps"]), ctx.seed)
     agent.learn(total_timesteps=int(ctx.cfg["rl_steps"]))
-    dual, dual_max = trained_dual(agent)  # the budget's price the training ended at, frozen on the test stream
-    kw.update(initial_dual=dual, dual_max=dual_max, dual_lr=0.0)
+    # the budget's price, frozen on the test stream, is calibrated on the train split for the agent's deterministic
+    # actions: the price training ended at is what its sampled actions paid, and the argmax spends less
+    dual, pace = calibrate_dual(
+        lambda obs: int(agent.predict(obs, deterministic=True)[0]),
+        prep.train.quality,
+        prep.train.cost,
+        prep.x_train,
+        seed=ctx.seed,
+        **kw,
+    )
+    ctx.notes.append(f"PPO's dual price {dual:.3g}, calibrated on the train split (spend pace there {pace:.3f})")
+    kw.update(initial_dual=dual, dual_lr=0.0)
     test_env = BudgetedRoutingEnv(prep.test.quality, prep.test.cost, prep.x_test, **kw)
     r = rollout(agent, test_env, ctx.seed, steps=steps)
     return {"quality": r["quality"], "cost": r["cost"]}
