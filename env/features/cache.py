@@ -88,7 +88,7 @@ def cross_fit_cached(
     f = fit_cached(spec, prompts, labels, use_cache=use_cache)
     if not f.needs_labels or folds < 2:
         return f, transform_cached(f, prompts, use_cache=use_cache)
-    key = hashlib.sha256(f"{f.fingerprint()}cf{folds}{_digest(prompts, labels)}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{f.fingerprint()}cf-per-engine{folds}{_digest(prompts, labels)}".encode()).hexdigest()[:32]
     path = cache_dir() / "features" / f"{key}.cf.npy"
     if use_cache and path.exists():
         try:

@@ -80,23 +80,33 @@ class Featurizer:
     def out_of_fold(
         self, prompts: Sequence[str], labels: Sequence[str] | np.ndarray | None = None, *, folds: int = 5
     ) -> np.ndarray:
-        """Features of this featurizer's own training ``prompts``, row ``i`` computed by a featurizer fitted on the
-        other folds. A supervised head is overconfident on its own training prompts; a router trained on those
-        rows would trust it more than it deserves on new queries. Engines that learn no labels give the same as
-        ``transform``."""
+        """Features of this featurizer's own training ``prompts``, in which the columns of each supervised engine
+        come, for row ``i``, from that engine fitted on the other folds. A supervised head is overconfident on its
+        own training prompts; a router trained on those rows would trust it more than it deserves on new
+        queries. Engines that learn no labels (an SVD, lexical signals) keep this featurizer's own columns: refit
+        per fold, an SVD would give each fold its own basis, which new queries never see."""
         if not self.needs_labels or folds < 2:
             return self.transform(prompts)
+        if self._arrays is None:
+            raise FeaturizerError("featurizer is not fitted: call fit(train_prompts) or load a saved one")
         n = len(prompts)
         lab = None if labels is None else np.asarray(labels)
         order = np.random.default_rng(self.spec.seed).permutation(n)
-        out = np.zeros((n, self.dim))
-        for part in np.array_split(order, folds):
-            rest = np.setdiff1d(order, part)
-            other = Featurizer(self.spec).fit([prompts[i] for i in rest], None if lab is None else lab[rest])
-            if other.dim != self.dim:  # a label absent from the other folds: fall back to in-sample rows
-                return self.transform(prompts)
-            out[part] = other.transform([prompts[i] for i in part])
-        return out
+        x = self.transform(prompts)
+        col = 0
+        for k in self.spec.kinds:
+            engine = _engine(k)
+            width = engine.width(self.spec, self._arrays[k])
+            if engine.needs_labels:
+                for part in np.array_split(order, folds):
+                    rest = np.setdiff1d(order, part)
+                    arrays = engine.fit(self.spec, [prompts[i] for i in rest], None if lab is None else lab[rest])
+                    if engine.width(self.spec, arrays) != width:  # a label absent from the other folds
+                        return self.transform(prompts)  # in-sample rows, as before the split
+                    out = engine.transform(self.spec, [prompts[i] for i in part], arrays, {})
+                    x[part, col : col + width] = out
+            col += width
+        return x
 
     def identity(self) -> list[dict[str, Any]]:
         """Name, version (and shipped weights' package) of each engine: what a loader must have installed."""

@@ -131,3 +131,14 @@ def test_out_of_fold_rows_come_from_the_other_folds() -> None:
     np.testing.assert_allclose(oof[:, :-1].sum(axis=1), 1.0)  # still distributions over the labels
     svd = Featurizer(FeaturizerSpec(kind="tfidf-svd", dim=8, max_features=300)).fit(PROMPTS)
     np.testing.assert_array_equal(svd.out_of_fold(PROMPTS, folds=5), svd.transform(PROMPTS))  # learns no labels
+
+
+def test_out_of_fold_refits_only_the_supervised_parts_of_a_concat() -> None:
+    spec = FeaturizerSpec.parse("category+tfidf-svd+lexical", dim=8, max_features=300)
+    f = Featurizer(spec).fit(PROMPTS, LABELS)
+    oof, full = f.out_of_fold(PROMPTS, LABELS, folds=5), f.transform(PROMPTS)
+    n_labels = len(set(LABELS))
+    # the SVD and lexical columns (and the bias) are the featurizer's own: one basis for train and new queries
+    np.testing.assert_array_equal(oof[:, n_labels:], full[:, n_labels:])
+    cat = Featurizer(FeaturizerSpec(kind="category", dim=8, max_features=300)).fit(PROMPTS, LABELS)
+    np.testing.assert_allclose(oof[:, :n_labels], cat.out_of_fold(PROMPTS, LABELS, folds=5)[:, :-1])
