@@ -48,19 +48,30 @@ def usage_of(prompt_chars: int, completion_tokens: int) -> dict[str, int]:
 def models_from_records(
     path: str | Path, models: list[str], latency_s: dict[str, float] | None = None, limit: int | None = None
 ) -> dict[str, ReplayModel]:
-    """Replay models from a records file: each answers a prompt with its recorded ``pred`` letter, and reports
-    as completion tokens its recorded ``output_chars`` / 4."""
+    """Replay models from a records file (any format of :mod:`env.record_files`: parquet, csv, jsonl): each
+    answers a prompt with its recorded ``response`` text when the records have one, else "The answer is (X)."
+    with its recorded ``pred`` letter, and reports as completion tokens its recorded ``output_chars`` / 4 (else
+    the answer's length / 4). A model whose ``pred`` is empty answers with no letter at all ("I cannot tell.")."""
     import pandas as pd
 
-    df = pd.read_parquet(path, columns=["prompt", "model", "pred", "output_chars"])
+    from banditroute.env.record_files import loader_for
+
+    df = loader_for(Path(path))(Path(path))
     df = df[df["model"].isin(models)]
     if limit is not None:
         keep = df["prompt"].drop_duplicates().head(limit)
         df = df[df["prompt"].isin(keep)]
     out = {m: ReplayModel(m, latency_s=(latency_s or {}).get(m, 0.0)) for m in models}
-    for prompt, model, pred, chars in df.itertuples(index=False):
-        letter = pred if isinstance(pred, str) and pred else "?"
-        out[model].answers[prompt] = (f"The answer is ({letter}).", max(1, int(chars or 4) // 4))
+    for row in df.to_dict("records"):
+        pred, response, chars = row.get("pred"), row.get("response"), row.get("output_chars")
+        if isinstance(response, str) and response:
+            text = response
+        elif isinstance(pred, str) and pred:
+            text = f"The answer is ({pred})."
+        else:
+            text = "I cannot tell."
+        n = int(chars) // 4 if chars is not None and not pd.isna(chars) else len(text) // 4
+        out[row["model"]].answers[row["prompt"]] = (text, max(1, n))
     return out
 
 

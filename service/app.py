@@ -23,7 +23,18 @@ from banditroute.service.embedded import EmbeddedRedis
 from banditroute.service.learner import Learner
 from banditroute.service.logs import configure
 from banditroute.service.middleware import ServiceMiddleware
-from banditroute.service.routes import chat, decisions, docs, experiments, feedback, models, ops, policies, route
+from banditroute.service.routes import (
+    cascade,
+    chat,
+    decisions,
+    docs,
+    experiments,
+    feedback,
+    models,
+    ops,
+    policies,
+    route,
+)
 from banditroute.service.routes import ui as ui_routes
 from banditroute.service.runtime import PolicyCache
 from banditroute.service.store import Store
@@ -121,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for r in (
         route.router,
+        cascade.router,
         feedback.router,
         policies.router,
         experiments.router,

@@ -19,6 +19,7 @@ import numpy as np
 from banditroute.bandit import BudgetPacer, Policy
 from banditroute.bandit.errors import BanditError
 from banditroute.bandit.registry import policy_class
+from banditroute.service.cascade_record import apply_cascade
 from banditroute.service.codec import decode_state, encode_state
 
 log = logging.getLogger("banditroute.eventlog")
@@ -168,7 +169,11 @@ def apply_entry(live: LiveState, entry: Entry, x: bytes | None) -> str:
         if x is None:
             raise LookupError("the decision expired or was deleted before its feedback was applied")
         cost = float(f[b"cost"])
-        policy.update(np.frombuffer(x, dtype="<f8"), model, float(f[b"score"]), cost, float(f[b"weight"]))
+        record = f.get(b"cascade")
+        if record is not None:  # a cascade's decision: its record trains the stop decision and the query level
+            apply_cascade(policy, np.frombuffer(x, dtype="<f8"), record, float(f[b"score"]), float(f[b"weight"]))
+        else:
+            policy.update(np.frombuffer(x, dtype="<f8"), model, float(f[b"score"]), cost, float(f[b"weight"]))
         if live.pacer is not None:
             live.pacer.observe_cost(cost)
             live.pacer_lam = live.pacer.dual

@@ -102,19 +102,29 @@ def k_experiment(eid: str) -> str:
 # cost estimate), ARGV[4] weight,
 # ARGV[5] mark ttl (s), ARGV[6] latency ms ('' = none)
 # Returns {-1} unknown/expired decision, {-4} policy deleted, {-3, decision gen, current gen} a decision of a
-# replaced generation, {-2} duplicate (decision, source), {1, stream id, model} accepted. The event names the decision
-# instead of copying its features: the learner and the workers read them from the decision hash.
+# replaced generation, {-5, state} a cascade that has not returned its answer, {-2} duplicate (decision, source),
+# {1, stream id, model} accepted. The event names the decision instead of copying its features: the learner and
+# the workers read them from the decision hash. A cascade's record (steps, answers, costs) is copied into the
+# event, so the learner applies exactly what the request saw (service.cascade_record).
 FEEDBACK_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local d = redis.call('HMGET', KEYS[1], 'model', 'cost_estimate', 'experiment', 'arm', 'did', 'gen', 'gw_cost_usd')
+local d = redis.call('HMGET', KEYS[1], 'model', 'cost_estimate', 'experiment', 'arm', 'did', 'gen', 'gw_cost_usd',
+                     'cascade_state', 'cascade')
 local g = redis.call('HGET', KEYS[6], 'gen')
 if not g then return {-4} end
 if d[6] ~= g then return {-3, d[6] or '', g} end
+if d[8] and d[8] ~= 'done' then return {-5, d[8]} end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[5])) then return {-2} end
 local cost = ARGV[3]
 if cost == '' then cost = d[7] or d[2] end
-local id = redis.call('XADD', KEYS[3], '*', 'did', d[5], 'model', d[1], 'score', ARGV[2], 'cost', cost,
-                      'weight', ARGV[4], 'source', ARGV[1])
+local id
+if d[9] then
+  id = redis.call('XADD', KEYS[3], '*', 'did', d[5], 'model', d[1], 'score', ARGV[2], 'cost', cost,
+                  'weight', ARGV[4], 'source', ARGV[1], 'cascade', d[9])
+else
+  id = redis.call('XADD', KEYS[3], '*', 'did', d[5], 'model', d[1], 'score', ARGV[2], 'cost', cost,
+                  'weight', ARGV[4], 'source', ARGV[1])
+end
 redis.call('HINCRBY', KEYS[4], 'accepted', 1)
 redis.call('HSET', KEYS[1], 'score:' .. ARGV[1], ARGV[2], 'cost_observed', cost)
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'latency_ms', ARGV[6]) end

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
+from banditroute.service.schemas_cascade import CascadeStage
+
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 DECISION_PATTERN = r"^[A-Za-z0-9_-]{1,64}\.[0-9a-f]{32}$"
 FiniteFloat = Field(allow_inf_nan=False)
@@ -78,6 +80,9 @@ class RouteResponse(BaseModel):
     arm: str | None = None
     fallback: bool = False
     shadow_decisions: list[str] = Field(default_factory=list)
+    cascade: CascadeStage | None = Field(
+        None, description="A cascade policy's first stage: call its models, post their answers to answers_url."
+    )
 
 
 class FeedbackRequest(Strict):

@@ -16,6 +16,9 @@ input_usd_per_mtok = 0.15
 output_usd_per_mtok = 0.60
 timeout_s = 60                     # optional
 
+[routers."casc"]                   # optional: how a cascade router reads answers (service.gateway.cascade_config)
+answers = "choice"                 # or "text"
+
 [evaluator]                        # optional
 judge = "gpt-4o-mini"              # a configured model
 rubric = "Rate the answer from 0 to 10. Reply with the number only."
@@ -32,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from banditroute.service.gateway.cascade_config import parse_routers
 
 DEFAULT_RUBRIC = (
     "You grade answers. Rate how well the answer responds to the question, from 0 (useless or wrong) to 10 "
@@ -79,6 +84,7 @@ class GatewayConfig:
     breaker_reset_s: float = 30.0
     featurize: str = "last_user"
     evaluator: Evaluator | None = None
+    routers: dict[str, Any] = field(default_factory=dict)  # policy id -> cascade_answers.AnswerReader
 
     def secrets(self) -> list[str]:
         """The upstream keys in use (to scrub them from anything passed back)."""
@@ -161,7 +167,7 @@ def _evaluator(raw: Any, models: dict[str, Upstream]) -> Evaluator:
 def parse_config(doc: dict[str, Any], environ: dict[str, str] | None = None) -> GatewayConfig:
     """A validated :class:`GatewayConfig` from the parsed TOML document."""
     env = dict(os.environ) if environ is None else environ
-    _unknown("root", doc, {"models", "gateway", "evaluator"})
+    _unknown("root", doc, {"models", "gateway", "evaluator", "routers"})
     raw_models = doc.get("models")
     if not isinstance(raw_models, dict) or not raw_models:
         raise UpstreamConfigError('[models]: at least one [models."<name>"] table is required')
@@ -181,6 +187,7 @@ def parse_config(doc: dict[str, Any], environ: dict[str, str] | None = None) -> 
         breaker_reset_s=_number("gateway", "breaker_reset_s", gw, 30.0, 0, 86_400),
         featurize=featurize,
         evaluator=_evaluator(doc["evaluator"], models) if "evaluator" in doc else None,
+        routers=parse_routers(doc.get("routers", {}), UpstreamConfigError),
     )
 
 

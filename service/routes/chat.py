@@ -24,6 +24,7 @@ from banditroute.service import metrics
 from banditroute.service.deps import SECURED, require_fast
 from banditroute.service.errors import Invalid, NotFound, responses
 from banditroute.service.gateway import sse
+from banditroute.service.gateway.cascade import run_cascade
 from banditroute.service.gateway.cost import cost_usd, message_text, usage_tokens
 from banditroute.service.gateway.forward import AllAttemptsFailed, AttemptOrder, attempt_all
 from banditroute.service.gateway.record import Outcome, settle
@@ -132,6 +133,8 @@ async def chat(request: Request) -> Response:
     if target.startswith(("router/", "experiment/")):
         decision, order, pending = await _decide(gw, body, store, cache, settings)
         pid, did, query = decision.policy, decision.decision_id, routed_text(body["messages"], "last_user", 4000)
+        if decision.cascade is not None:  # a cascade policy: its stages, stop decisions and record (gateway.cascade)
+            return await run_cascade(gw, state, body, decision, pending, query, start)
         # the decision is written while the upstream answers; nothing leaves this request (headers, body, the
         # settling task, the failure feedback) before the write is done (see _logged)
         logging = asyncio.ensure_future(pending.write(store, settings.decision_ttl_seconds))

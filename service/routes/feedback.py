@@ -46,6 +46,11 @@ async def feedback(req: FeedbackRequest, store: StoreDep, settings: SettingsDep)
             f"decision {req.decision_id!r} was made by generation {made} of policy {pid!r}, which has since been "
             f"replaced (now generation {now}); feedback on it is not applied to the new policy"
         )
+    if code == -5:
+        raise Conflict(
+            f"the cascade of decision {req.decision_id!r} has not returned an answer: post its stages' answers to "
+            f"/v1/route/{req.decision_id}/answers until it stops, then the feedback"
+        )
     if code == -2:
         metrics.FEEDBACK.labels(source=req.source, outcome="duplicate").inc()
         metrics.POLICY_FEEDBACK.labels(policy=pid, model="", outcome="duplicate").inc()

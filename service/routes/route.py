@@ -19,11 +19,13 @@ from fastapi.responses import Response
 from redis.exceptions import RedisError
 
 from banditroute.service import metrics
+from banditroute.service.cascade_record import is_cascade
 from banditroute.service.decider import Choice, Decider, new_decision_id
 from banditroute.service.decision_writes import writer_of
 from banditroute.service.deps import SECURED, require_fast
 from banditroute.service.errors import Conflict, Invalid, NotFound, ServiceError, TooLarge, Unavailable, responses
 from banditroute.service.experiments import assign
+from banditroute.service.routes.cascade import first_stage
 from banditroute.service.runtime import Runtime
 from banditroute.service.schemas import RouteRequest, RouteResponse
 from banditroute.service.store import encode_x
@@ -194,6 +196,7 @@ async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> tu
     rt = await cache.get(pid)
     pending, c, lam = await choose(cache, rt, req, experiment, arm)
     d = c.decision
+    stage = first_stage(rt.policy, pending, c) if is_cascade(rt.policy) else None
     shadow_ids = []
     for s_arm, s_pid in shadows:
         # a shadow arm never fails the served request: its decision is logged whole or not at all (one script),
@@ -217,5 +220,6 @@ async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> tu
         experiment=experiment,
         arm=arm,
         shadow_decisions=shadow_ids,
+        cascade=stage,
     )
     return answer, pending
