@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from banditroute.bandit import Decision
 from banditroute.bandit.cascade import Cascade, CascadeStep
 from banditroute.service.cascade_answers import AnswerReader
 
@@ -156,6 +157,15 @@ def start(policy: Cascade, fields: dict[str, Any], decision: Any, x: np.ndarray)
     return step
 
 
+def fixed_stage_decision(policy: Cascade, step: CascadeStep, decision: Any) -> Any:
+    """The logged query-level action of a fixed first stage: the stage (its first model named), taken with
+    probability 1; the decider's draw (made with the policy's exploration floor) is not what happens."""
+    j = policy.index_of(step.models[0])
+    p = np.zeros(policy.k)
+    p[j] = 1.0
+    return Decision(step.models[0], j, p, 1.0, policy.models, decision.lam)
+
+
 def advance(
     policy: Cascade,
     x: np.ndarray,
@@ -216,6 +226,7 @@ __all__ = [
     "advance",
     "apply_cascade",
     "first_step",
+    "fixed_stage_decision",
     "is_cascade",
     "start",
     "step_json",

@@ -13,13 +13,14 @@ missing for models it asked, costs for models not asked, a ``kind`` that contrad
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 
 from banditroute.bandit.cascade import CascadeStep
 from banditroute.service.cascade_answers import DEFAULT_READER, AnswerReader
-from banditroute.service.cascade_record import CascadeRecord, advance, start
+from banditroute.service.cascade_record import CascadeRecord, advance, fixed_stage_decision, start
 from banditroute.service.cascade_store import load, write_step
 from banditroute.service.deps import SECURED, require_fast
 from banditroute.service.errors import Conflict, Invalid, NotFound, responses
@@ -48,7 +49,18 @@ def first_stage(policy: Any, pending: Any, choice: Any) -> CascadeStage:
         step = start(policy, pending.fields, choice.decision, choice.x)
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
+    if policy.stages is not None:  # a fixed first stage: logged as taken for sure (the record's first step)
+        d = choice.decision = fixed_stage_decision(policy, step, choice.decision)
+        pending.model = d.model
+        pending.fields.update(model=d.model, propensity=repr(1.0), pmf=json.dumps(d.pmf_dict(), separators=(",", ":")))
+        pending.fields["quality_estimate"], pending.fields["cost_estimate"] = _estimates(policy, choice.x, d.model)
     return stage_of(pending.did, step)
+
+
+def _estimates(policy: Any, x: Any, model: str) -> tuple[str, str]:
+    q, c = policy.estimates(x[None])
+    j = policy.index_of(model)
+    return repr(float(q[0, j])), repr(float(c[0, j]))
 
 
 def answers_url(did: str) -> str:

@@ -195,8 +195,8 @@ async def _route(req: RouteRequest, store: Any, cache: Any, settings: Any) -> tu
             raise Invalid("name a `policy` or an `experiment` (no default policy is configured)")
     rt = await cache.get(pid)
     pending, c, lam = await choose(cache, rt, req, experiment, arm)
-    d = c.decision
     stage = first_stage(rt.policy, pending, c) if is_cascade(rt.policy) else None
+    d = c.decision
     shadow_ids = []
     for s_arm, s_pid in shadows:
         # a shadow arm never fails the served request: its decision is logged whole or not at all (one script),
