@@ -117,7 +117,7 @@ def fitted(
     final_answer: str | None = None,
 ) -> Cascade:
     """A cascade with ``stages`` taking ``base``'s query-level regressions, its stop decision fitted on ``d``."""
-    extra = {} if final_answer is None else {"final_answer": final_answer}
+    extra: dict[str, Any] = {} if final_answer is None else {"final_answer": final_answer}
     p = cls(base.models, base.dim, stages=stages, cost_scale=base.cost_scale, seed=seed, **extra)
     _copy_query_level(base, p)
     p.fit_stop(d.X, d.Q, d.C, d.codes, d.lengths)
