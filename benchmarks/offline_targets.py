@@ -120,13 +120,73 @@ def routerbench(out: Path, seeds: Sequence[int]) -> list[Row]:
     return [row(label, "<= 0.70", mean, mean <= 0.70, f"sd {sd:.4f} ({n})")]
 
 
+#: candidate (features, dim) of the RouteLLM rows; one, with one learner, is chosen per benchmark by
+#: cross-validated APGR on its train split (a wide SVD stands in for the sparse TF-IDF a ridge does well on)
+ROUTELLM_FEATURES = {
+    "mmlu": [("category", 64), ("category+lexical", 64), ("category+tfidf-svd+lexical", 512)],
+    "gsm8k": [("tfidf-svd", 64), ("tfidf-svd+lexical", 64), ("lexical", 64)],
+}
+ROUTELLM_POLICIES = ["ridge", "linucb"]
+
+
+def routellm_records(out: Path) -> Path:
+    """RouteLLM reports on its benchmarks' items without the queries it flags as contaminated (the records' own
+    ``contaminated`` column): a copy of the records without them, written into ``out``. Its items are kept as
+    they are (``keep_duplicates``: MMLU repeats 105 question texts, which RouteLLM scores as separate items)."""
+    import pandas as pd
+
+    df = pd.read_parquet(ROUTELLM)
+    path = out / "routellm_uncontaminated.parquet"
+    df[~df["contaminated"].astype(bool)].drop(columns="contaminated").to_parquet(path)
+    return path
+
+
+def cv_apgr(x: np.ndarray, quality: np.ndarray, cost: np.ndarray, models: Sequence[str], policy: str,
+            seed: int, folds: int = 5) -> float:  # fmt: skip
+    """Mean APGR over ``folds`` folds of one train split: ``policy`` fitted on full-information records of the
+    other folds ranks the held-out fold's queries by its strong-minus-weak quality estimate."""
+    from banditroute.simulations.metrics import apgr, strong_share_curve
+
+    strong = int(np.argmax(quality.mean(axis=0)))
+    weak = 1 - strong
+    perm = np.random.default_rng(seed).permutation(len(x))
+    scores = []
+    for part in np.array_split(perm, folds):
+        rest = np.setdiff1d(perm, part)
+        p = make_policy(policy, models, x.shape[1], seed=seed)
+        p.fit_full(x[rest], quality[rest], cost[rest])
+        est = p.estimates(x[part])[0]
+        q = quality[part]
+        curve = strong_share_curve(est[:, strong] - est[:, weak], q[:, strong], q[:, weak], np.random.default_rng(seed))
+        scores.append(apgr(curve, float(q[:, weak].mean()), float(q[:, strong].mean())))
+    return float(np.mean(scores))
+
+
 def routellm(out: Path, seeds: Sequence[int]) -> list[Row]:
+    """RouteLLM's protocol: its uncontaminated items, one 70/30 split (seed 0). The features and the learner
+    are chosen by 5-fold cross-validated APGR on the train split; only the chosen one is reported on test."""
+    from banditroute.env.features import FeaturizerSpec
+    from banditroute.simulations.data import DataOptions, prepare
+
+    records = routellm_records(out)
+    prices = str(ROOT / "data" / "prices.csv")
     rows = []
     for bench, goal in (("mmlu", 0.66), ("gsm8k", 0.62)):
-        rep = run_eval(f"routellm_{bench}", out, records=str(ROUTELLM), benchmark=bench, seed=0)
-        apgr = learned(rep, "apgr")
-        n = max(apgr, key=lambda k: apgr[k])
-        rows.append(row(f"routellm {bench}, seed 0: APGR", f">= {goal}", apgr[n], apgr[n] >= goal, f"({n})"))
+        cv = {}
+        for feats, dim in ROUTELLM_FEATURES[bench]:
+            spec = FeaturizerSpec.parse(feats, dim=dim)
+            options = DataOptions(prices=prices, merge_duplicates=False)
+            prep = prepare(records, benchmark=bench, seed=0, spec=spec, options=options)
+            tr = prep.train
+            for pol in ROUTELLM_POLICIES:
+                cv[(feats, dim, pol)] = v = cv_apgr(prep.x_train, tr.quality, tr.cost, tr.models, pol, seed=0)
+                print(f"  [routellm {bench}] {pol} @{feats} (dim {dim}): train-CV APGR {v:.4f}", flush=True)
+        feats, dim, pol = best = max(cv, key=lambda key: cv[key])
+        rep = run_eval(f"routellm_{bench}", out, records=str(records), benchmark=bench, seed=0, features=[feats],
+                       dim=dim, policies=[pol], prices=prices, keep_duplicates=True)  # fmt: skip
+        value = float(rep["methods"][f"{pol}[full]"]["apgr"])
+        detail = f"({pol}[full] @{feats}, dim {dim}, chosen by train-CV APGR {cv[best]:.4f})"
+        rows.append(row(f"routellm {bench}, seed 0: APGR", f">= {goal}", value, value >= goal, detail))
     return rows
 
 
@@ -175,10 +235,13 @@ def speed(out: Path, seeds: Sequence[int]) -> list[Row]:
     for name in ("linucb", "shared-linucb", "knn", "neural-linear"):
         p = make_policy(name, [f"m{j}" for j in range(k)], d, seed=0)
         p.fit_full(X[:500], rng.random((500, k)), rng.random((500, k)) / 1000)
-        t = time.perf_counter()
-        for x in X:
-            p.select(x)
-        us = (time.perf_counter() - t) / n * 1e6
+        passes = []
+        for _ in range(3):  # the fastest of three passes: on a shared machine the others time its neighbours' load
+            t = time.perf_counter()
+            for x in X:
+                p.select(x)
+            passes.append((time.perf_counter() - t) / n * 1e6)
+        us = min(passes)
         rows.append(row(f"decision, {name}, 32 models x 64 features (us)", "< 100", us, us < 100))
     t = time.perf_counter()
     run_eval("mmlu32_default_methods", out, records=str(MMLU), policies=None)

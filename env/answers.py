@@ -39,6 +39,7 @@ __all__ = [
     "answers_of",
     "choice_agree",
     "normalise_choice",
+    "query_labels",
     "text_agreement",
 ]
 
@@ -147,30 +148,40 @@ def agreement_matrix(
     raise ValueError(f"kind must be 'choice' or 'text', got {kind!r}")
 
 
+def query_labels(
+    answers: Sequence[object],
+    kind: AnswerKind = "choice",
+    featurizer: Featurizer | None = None,
+    threshold: float = 0.8,
+) -> list[str]:
+    """Labels of ``m`` answers to one query such that two agree iff their labels are equal (``""`` = none): the
+    normalised choices, or for free text the agreement clusters (answers linked by :func:`text_agreement`,
+    transitively) named ``"#0"``, ``"#1"``, ... What a cascade compares (the gateway labels what came back so)."""
+    if kind == "choice":
+        return [normalise_choice(a) for a in answers]
+    agree = agreement_matrix(answers, kind, featurizer, threshold)
+    m = len(answers)
+    label = -np.ones(m, dtype=np.int64)
+    for j in range(m):
+        if not agree[j, j] or label[j] >= 0:
+            continue
+        stack, label[j] = [j], label.max() + 1
+        while stack:  # the connected component of j
+            i = stack.pop()
+            for o in np.flatnonzero(agree[i] & (label < 0)):
+                label[o] = label[j]
+                stack.append(int(o))
+    return ["" if c < 0 else f"#{c}" for c in label]
+
+
 def answer_labels(answers: Answers, featurizer: Featurizer | None = None, threshold: float = 0.8) -> np.ndarray:
-    """``(n, k)`` labels of the answers such that two answers to one query agree iff their labels are equal
-    (``""`` = none): the choices themselves, or for free text the agreement clusters of each query (answers
-    linked by :func:`text_agreement`, transitively) named ``"#0"``, ``"#1"``, ... What a cascade compares."""
+    """``(n, k)`` :func:`query_labels` of every query's answers."""
     if answers.kind == "choice":
         return answers.values.astype(str)
     if featurizer is None:
         raise ValueError("text answers need a fitted featurizer to compare them")
-    n, k = answers.values.shape
-    out = np.full((n, k), "", dtype=object)
-    for i in range(n):
-        agree = text_agreement([str(a) for a in answers.values[i]], featurizer, threshold)
-        label = -np.ones(k, dtype=np.int64)
-        for j in range(k):
-            if not agree[j, j] or label[j] >= 0:
-                continue
-            stack, label[j] = [j], label.max() + 1
-            while stack:  # the connected component of j
-                m = stack.pop()
-                for o in np.flatnonzero(agree[m] & (label < 0)):
-                    label[o] = label[j]
-                    stack.append(int(o))
-        out[i] = ["" if c < 0 else f"#{c}" for c in label]
-    return out.astype(str)
+    rows = [query_labels(list(v), "text", featurizer, threshold) for v in answers.values]
+    return np.array(rows, dtype=str).reshape(answers.values.shape)
 
 
 def answer_lengths(records: RecordSet, answers: Answers) -> np.ndarray:

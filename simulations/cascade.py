@@ -6,13 +6,15 @@ Three rows, everything chosen on the train split (its fit part for fitting, its 
   single model (chosen on train) and return its answer. The pair: every pair of cheaper models, the one of
   highest train quality within ``COST_CAP`` of the best single's train cost.
 - ``cascade[full]``: the learned cascade (:class:`~banditroute.bandit.cascade.Cascade`) fitted on full-information
-  records. Its first stage (1-3 models of the cheaper models' cost-quality frontier, or the pair above) and its
-  lambda are chosen on validation: the highest quality within ``COST_CAP - SAFETY`` of the best single's cost.
+  records. Its first stage (1-2 models of the cheaper models' cost-quality frontier, 3 of its best 4, or the pair
+  above), its final answer (the vote of all, or the best single's own) and its lambda are chosen on validation:
+  the highest quality within ``COST_CAP - SAFETY`` of the best single's cost.
   Its "cheapest within 1pt" is the cheapest (layout, lambda) on validation within 1 point (less ``MARGIN``) of
   the best single's validation quality, refitted on train and reported on test.
 - ``cascade[online]``: the same layout learned cold in one seeded pass over the train queries with bandit feedback
-  only (it sees the answers of the models it called and the score of the answer it returned), deciding at the
-  price ``ONLINE_PRICE`` quality units per call of the best single model; then frozen.
+  only (it sees the answers of the models it called and the score of the answer it returned, at most
+  ``ONLINE_BATCH`` queries late), deciding at the price ``ONLINE_PRICE`` quality units per call of the best single
+  model; then frozen.
 
 Test figures are of the greedy policy (each decision's most probable action). Costs add up over every call;
 ``stages_per_query`` counts sequential rounds (latency), ``calls_per_query`` the models called.
@@ -27,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from banditroute.bandit.cascade import AgreementCascade, Cascade, encode, replay
+from banditroute.bandit.cascade import FINAL_ANSWERS, AgreementCascade, Cascade, encode, replay
+from banditroute.bandit.cascade.replay import learn_replay
+from banditroute.bandit.cascade.vote import NEXT_COST
 from banditroute.env.answers import answer_labels, answer_lengths, answers_of
 from banditroute.env.records import RecordSet
 from banditroute.simulations.metrics import aiq, cheapest_within, entropy_bits
@@ -36,9 +40,9 @@ COST_CAP = 0.5
 SAFETY = 0.03
 MARGIN = 0.004
 ONLINE_PRICE = 0.05
-MAX_POOL = 4
-#: lambdas of the layout search on validation (every other of evaluate's sweep)
-SEARCH_EVERY = 2
+MAX_POOL = 6
+#: queries decided between two updates of the online pass (feedback arrives that late at most)
+ONLINE_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -105,29 +109,48 @@ def _copy_query_level(src: Cascade, dst: Cascade) -> None:
 
 
 def fitted(
-    base: Cascade, stages: list[list[str]], d: CascadeData, cls: type[Cascade] = Cascade, seed: int = 0
+    base: Cascade,
+    stages: list[list[str]],
+    d: CascadeData,
+    cls: type[Cascade] = Cascade,
+    seed: int = 0,
+    final_answer: str | None = None,
 ) -> Cascade:
     """A cascade with ``stages`` taking ``base``'s query-level regressions, its stop decision fitted on ``d``."""
-    p = cls(base.models, base.dim, stages=stages, cost_scale=base.cost_scale, seed=seed)
+    extra: dict[str, Any] = {} if final_answer is None else {"final_answer": final_answer}
+    p = cls(base.models, base.dim, stages=stages, cost_scale=base.cost_scale, seed=seed, **extra)
     _copy_query_level(base, p)
-    p.fit_stop(d.X, d.Q, d.C, _as_labels(d), d.lengths)
+    p.fit_stop(d.X, d.Q, d.C, d.codes, d.lengths)
     return p
 
 
 def sweep(p: Cascade, d: CascadeData, lams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy quality and cost ``(len(lams),)`` on ``d`` at each lambda."""
-    rs = [replay(p, d.X, d.codes, d.Q, d.C, d.lengths, float(lam)) for lam in lams]
-    return np.array([r.quality.mean() for r in rs]), np.array([r.cost.mean() for r in rs])
+    """Greedy quality and cost ``(len(lams),)`` on ``d`` at each lambda. A fixed two-stage layout decides once,
+    escalating iff ``q_escalate - lam * next cost / cost_scale > q_stop``: one full-information replay gives
+    both outcomes of every query and every lambda's figures follow (the same as a replay per lambda)."""
+    if p.stages is None or len(p.stages) != 2 or isinstance(p, AgreementCascade):
+        rs = [replay(p, d.X, d.codes, d.Q, d.C, d.lengths, float(lam)) for lam in lams]
+        return np.array([r.quality.mean() for r in rs]), np.array([r.cost.mean() for r in rs])
+    r = replay(p, d.X, d.codes, d.Q, d.C, d.lengths, mode="full")
+    assert r.training is not None and r.training[0].shape[0] == d.X.shape[0]  # one decision per query
+    Phi, q_stop, q_esc = r.training
+    est = p.stop_estimates(Phi)
+    gain, price = est[:, 1] - est[:, 0], Phi[:, NEXT_COST]  # the next stage's cost in cost_scale units
+    first = np.zeros(p.k, dtype=bool)
+    first[[p.index_of(m) for m in p.stages[0]]] = True
+    c_stop = d.C[:, first].sum(axis=1)
+    c_esc = np.where(r.called, d.C, 0.0).sum(axis=1)  # the always-escalate path called both stages
+    esc = gain[None, :] - np.asarray(lams)[:, None] * price[None, :] > 0  # (lams, n)
+    return np.where(esc, q_esc, q_stop).mean(axis=1), np.where(esc, c_esc, c_stop).mean(axis=1)
 
 
-def online_pass(p: Cascade, d: CascadeData, lam: float, seed: int) -> dict[str, Any]:
-    """One cold seeded pass of bandit feedback over ``d``: per query the cascade decides (exploring), the
-    answers of the models it called are revealed, and it learns the recorded score of the answer it returned."""
-    order = np.random.default_rng(seed).permutation(d.X.shape[0])
-    models = p.models
+def run_stream(p: Cascade, d: CascadeData, idx: np.ndarray, lam: float, learn: bool = True) -> dict[str, np.ndarray]:
+    """The queries ``idx`` of ``d`` in order through ``p`` with bandit feedback only: per query it decides
+    (exploring), the answers of the models it called are revealed, and it learns the recorded score of the answer
+    it returned and the cost of each call. Per step: ``quality``, ``cost``, ``calls``, ``stages`` (arrays)."""
     labels = _as_labels(d)
-    got, t0 = [], time.perf_counter()
-    for i in order:
+    out = {key: np.empty(idx.size) for key in ("quality", "cost", "calls", "stages")}
+    for t, i in enumerate(idx):
         x, answers, lens = d.X[i], {}, {}
         steps = [p.decide(x, lam=lam)]
         while steps[-1].action == "call":
@@ -135,12 +158,30 @@ def online_pass(p: Cascade, d: CascadeData, lam: float, seed: int) -> dict[str, 
                 j = p.index_of(m)
                 answers[m], lens[m] = str(labels[i, j]), float(d.lengths[i, j])
             steps.append(p.decide(x, answers, lam, lengths=lens))
-        j = models.index(steps[-1].answer_model or "")
-        score = float(d.Q[i, j])
-        p.learn(x, steps, answers, {m: float(d.C[i, p.index_of(m)]) for m in answers}, score)
-        got.append(score)
+        score = float(d.Q[i, p.index_of(steps[-1].answer_model or "")])
+        costs = {m: float(d.C[i, p.index_of(m)]) for m in answers}
+        if learn:
+            p.learn(x, steps, answers, costs, score)
+        out["quality"][t], out["cost"][t] = score, sum(costs.values())
+        out["calls"][t], out["stages"][t] = len(answers), len(steps) - 1
+    return out
+
+
+def online_pass(p: Cascade, d: CascadeData, lam: float, seed: int, batch: int = ONLINE_BATCH) -> dict[str, Any]:
+    """One cold seeded pass of bandit feedback over ``d``: ``batch`` queries at a time the cascade decides
+    (exploring, as served), then learns what they revealed (:func:`learn_replay`: the answers of the models it
+    called, the score of the answer it returned); feedback arrives at most ``batch`` queries late. The pass's own
+    figures."""
+    order = np.random.default_rng(seed).permutation(d.X.shape[0])
+    got, t0 = [], time.perf_counter()
+    for start in range(0, order.size, batch):
+        b = d.rows(order[start : start + batch])
+        r = replay(p, b.X, b.codes, b.Q, b.C, b.lengths, lam, mode="sample")
+        learn_replay(p, b.X, b.codes, b.C, r)
+        got.append(r.quality)
     secs = time.perf_counter() - t0
-    return {"online_mean_quality": float(np.mean(got)), "steps": len(got), "fit_seconds": round(secs, 2)}
+    quality = np.concatenate(got)
+    return {"online_mean_quality": float(quality.mean()), "steps": int(quality.size), "fit_seconds": round(secs, 2)}
 
 
 def _row(
@@ -202,41 +243,43 @@ def evaluate_cascades(
     pair = [[models[i], models[j]], [models[final]]]
     add("cascade-agreement[pair]", fitted(base, pair, train, AgreementCascade, seed), 0.0, {})
 
-    # layouts of the learned cascade, each with its lambda, chosen on validation
+    # layouts of the learned cascade, each with its final answer and lambda, chosen on validation
     pool = frontier(fit, final)
-    firsts = {tuple(sorted(s)) for r in (1, 2, 3) for s in itertools.combinations(pool, r)} | {tuple(sorted((i, j)))}
-    grid = lams[::SEARCH_EVERY]
+    firsts = {tuple(sorted(s)) for r in (1, 2) for s in itertools.combinations(pool, r)}
+    firsts |= {tuple(sorted(s)) for s in itertools.combinations(pool[:4], 3)} | {tuple(sorted((i, j)))}
     vq_best = float(val.Q[:, final].mean())
     vc_best = float(val.C[:, final].mean())
-    top: tuple[float, list[list[str]], float] | None = None
-    cheap: tuple[float, list[list[str]], float] | None = None
-    for first in sorted(firsts):
+    Pick = tuple[float, list[list[str]], str, float]
+    top: Pick | None = None
+    cheap: Pick | None = None
+    for first, how in itertools.product(sorted(firsts), FINAL_ANSWERS):
         stages = [[models[m] for m in first], [models[final]]]
-        q, c = sweep(fitted(base_fit, stages, fit, seed=seed), val, grid)
+        q, c = sweep(fitted(base_fit, stages, fit, seed=seed, final_answer=how), val, lams)
         ok = np.flatnonzero(c <= (COST_CAP - SAFETY) * vc_best)
         if ok.size and (top is None or q[ok].max() > top[0]):
             b = int(ok[np.argmax(q[ok])])
-            top = (float(q[b]), stages, float(grid[b]))
+            top = (float(q[b]), stages, how, float(lams[b]))
         w = cheapest_within(c, q, vq_best + MARGIN)
         if w is not None and (cheap is None or c[w] < cheap[0]):
-            cheap = (float(c[w]), stages, float(grid[w]))
+            cheap = (float(c[w]), stages, how, float(lams[w]))
     if top is None:  # nothing fits the cap: the agreement pair's layout, its cheapest lambda
-        top = (float("nan"), pair, float(lams[-1]))
-    learned = fitted(base, top[1], train, seed=seed)
-    notes: dict[str, Any] = {"hyperparameters": learned.hyperparameters()}
-    add("cascade[full]", learned, top[2], notes)
+        top = (float("nan"), pair, "vote", float(lams[-1]))
+    learned = fitted(base, top[1], train, seed=seed, final_answer=top[2])
+    notes: dict[str, Any] = {"hyperparameters": learned.hyperparameters(), "layouts_searched": 2 * len(firsts)}
+    add("cascade[full]", learned, top[3], notes)
     if cheap is not None:
-        p_cheap = fitted(base, cheap[1], train, seed=seed)
-        r = replay(p_cheap, test.X, test.codes, test.Q, test.C, test.lengths, cheap[2])
+        p_cheap = fitted(base, cheap[1], train, seed=seed, final_answer=cheap[2])
+        r = replay(p_cheap, test.X, test.codes, test.Q, test.C, test.lengths, cheap[3])
         results["cascade[full]"].update(
             cheapest_within_1pt_cost_share=float(r.cost.mean()) / ref["best_single_cost_usd"],
             cheapest_within_1pt_quality=float(r.quality.mean()),
-            cheapest_within_1pt_lambda=cheap[2],
+            cheapest_within_1pt_lambda=cheap[3],
             cheapest_within_1pt_stages=cheap[1],
+            cheapest_within_1pt_final_answer=cheap[2],
             cheapest_within_1pt_holds_on_test=bool(r.quality.mean() >= ref["best_single_quality"] - 0.01),
         )
 
-    online = Cascade(models, train.X.shape[1], stages=top[1], cost_scale=cost_scale, seed=seed)
+    online = Cascade(models, train.X.shape[1], stages=top[1], final_answer=top[2], cost_scale=cost_scale, seed=seed)
     lam_online = ONLINE_PRICE * cost_scale / max(float(train.C[:, final].mean()), 1e-12)
     info = online_pass(online, train, lam_online, seed)
     add("cascade[online]", online, lam_online, {**info, "hyperparameters": online.hyperparameters()})
@@ -264,3 +307,32 @@ def add_rows(
     rows, cq = evaluate_cascades(train, test, fit_idx, val_idx, prep.train.models, prep.cost_scale, lams, ref, seed)
     results.update(rows)
     curves.setdefault("cost_quality", {}).update(cq)
+
+
+def is_cascade(name: str) -> bool:
+    """Whether the registry's policy ``name`` is a cascade (it needs the records' answers)."""
+    from banditroute.bandit.registry import policy_class
+
+    return issubclass(policy_class(name), Cascade)
+
+
+def stream_learners(
+    ctx: Any, names: list[str], idx: np.ndarray, lam: float
+) -> tuple[list[tuple[str, dict[str, np.ndarray], float]], dict[str, str]]:
+    """``simulate online``'s hook: each cascade of ``names`` learns cold on the test stream ``idx`` from
+    feedback only (config ``[hyperparameters.NAME]``, e.g. ``stages``); per learner (name, per-step trace,
+    seconds); and the cascades skipped, with why (records without answers)."""
+    from banditroute.simulations.scenarios.common import policy
+
+    prep = ctx.prep
+    d = cascade_data(prep.test, prep.x_test, prep.featurizer)
+    if d is None:
+        return [], {n: "the records carry no answers (pred or response): a cascade has nothing to read" for n in names}
+    out = []
+    for name in names:
+        p = policy(ctx, name)
+        assert isinstance(p, Cascade)
+        t0 = time.perf_counter()
+        trace = run_stream(p, d, idx, lam)
+        out.append((name, trace, time.perf_counter() - t0))
+    return out, {}

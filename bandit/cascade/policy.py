@@ -30,62 +30,24 @@ Simulations replay whole batches through :mod:`.replay`, on the same arithmetic.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from banditroute.bandit.cascade import vote as V
+from banditroute.bandit.cascade.step import (
+    ACTIONS,
+    ESCALATE,
+    FINAL_ANSWERS,
+    STOP,
+    CascadeStep,
+    check_stages,
+    last_stage,
+)
 from banditroute.bandit.checks import check_context, check_lam, check_scalar
 from banditroute.bandit.errors import InvalidHyperparameterError, InvalidInputError, StateError
 from banditroute.bandit.linear import LinUCB
 from banditroute.bandit.pmf import greedy_pmf
-
-ACTIONS = ("stop", "escalate")
-STOP, ESCALATE = 0, 1
-
-
-@dataclass(frozen=True)
-class CascadeStep:
-    """One decision of a cascade.
-
-    Attributes:
-        action: ``"call"`` (call ``models``, in parallel) or ``"stop"`` (return ``answer``).
-        models: the models to call now (empty when stopping).
-        answer: the label returned (``""`` if no called model answered); ``answer_model``: the called model whose
-            response is returned; both None when calling.
-        stage: stages already done when the decision was made (0: the first stage is being chosen).
-        pmf: the decision's distribution (``{model: p}`` for a chosen first model; ``{"stop": p, "escalate": 1 - p}``
-            for a stop decision; ``{"stage": 1.0}`` for a fixed first stage or a forced stop).
-        propensity: the probability of what was done; ``features``: the stop decision's context (None otherwise).
-    """
-
-    action: str
-    models: tuple[str, ...]
-    answer: str | None
-    answer_model: str | None
-    stage: int
-    pmf: dict[str, float]
-    propensity: float
-    lam: float
-    features: np.ndarray | None = field(default=None, repr=False)
-    kind: str = "first"  # "first" | "stop-decision" | "forced-stop"
-
-
-def _check_stages(stages: Any, models: Sequence[str]) -> list[list[str]] | None:
-    if stages is None:
-        return None
-    if not isinstance(stages, list | tuple) or not stages or not all(isinstance(s, list | tuple) and s for s in stages):
-        raise InvalidHyperparameterError(
-            f"stages must be a non-empty list of non-empty lists of models, got {stages!r}"
-        )
-    flat = [str(m) for s in stages for m in s]
-    unknown = sorted(set(flat) - set(models))
-    if unknown:
-        raise InvalidHyperparameterError(f"stages name unknown model(s) {unknown}; the policy routes {list(models)}")
-    if len(set(flat)) != len(flat):
-        raise InvalidHyperparameterError(f"stages must name each model once, got {stages!r}")
-    return [[str(m) for m in s] for s in stages]
 
 
 class Cascade(LinUCB):
@@ -97,6 +59,8 @@ class Cascade(LinUCB):
         stop_epsilon: exploration share of the stop decision, in [0, 1).
         stop_ridge: prior precision of the stop regressions, > 0.
         n_choices: possible answers per query for the vote's posterior (10 for MMLU-Pro; large for free text).
+        final_answer: after an escalation, return the vote of every answer (``"vote"``) or the latest stage's
+            (``"last"``: a strong last model that cheaper voters should not outvote).
         (and :class:`LinUCB`'s arguments: the query-level policy)
     """
 
@@ -116,10 +80,14 @@ class Cascade(LinUCB):
         stop_epsilon: float = 0.1,
         stop_ridge: float = 1.0,
         n_choices: int = 10,
+        final_answer: str = "vote",
         **kwargs: Any,
     ) -> None:
         super().__init__(models, dim, **kwargs)
-        self.stages = _check_stages(stages, self.models)
+        if final_answer not in FINAL_ANSWERS:
+            raise InvalidHyperparameterError(f"final_answer must be one of {FINAL_ANSWERS}, got {final_answer!r}")
+        self.final_answer = final_answer
+        self.stages = check_stages(stages, self.models)
         self.max_stages = int(check_scalar(max_stages, "max_stages", low=1, high=16, integer=True))
         self.stop_epsilon = check_scalar(stop_epsilon, "stop_epsilon", low=0.0, high=1.0, high_inclusive=False)
         self.stop_ridge = check_scalar(stop_ridge, "stop_ridge", low=0.0, low_inclusive=False)
@@ -130,6 +98,7 @@ class Cascade(LinUCB):
             stop_epsilon=self.stop_epsilon,
             stop_ridge=self.stop_ridge,
             n_choices=self.n_choices,
+            final_answer=self.final_answer,
         )
         p = self.stop_dim
         prior = np.zeros(p)
@@ -211,8 +180,14 @@ class Cascade(LinUCB):
         return q, V.vote_weights(q, self.n_choices)
 
     def _vote_mask(self, called: np.ndarray, last: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """The models whose answers vote (every called model; the agreement rule narrows it)."""
-        return called
+        """The models whose answers vote: every called model, or (``final_answer="last"``, after an escalation)
+        the latest stage's where it answered."""
+        if self.final_answer == "vote":
+            return called
+        own = last & (codes >= 0)
+        use_last = own.any(axis=1) & (last.sum(axis=1) < called.sum(axis=1))
+        out: np.ndarray = np.where(use_last[:, None], last, called)
+        return out
 
     # ---- the stop decision ---------------------------------------------------------------------------------
     def context(
@@ -267,21 +242,6 @@ class Cascade(LinUCB):
             self.stop_n[a] += w.sum()
 
     # ---- one query at a time (the service) ---------------------------------------------------------------
-    def _last(self, answers: Mapping[str, str]) -> np.ndarray:
-        """``(1, k)``: the latest stage's models among ``answers`` (fixed layout: the last stage with a called
-        model; else the model answered last, by the mapping's order)."""
-        last = np.zeros((1, self.k), dtype=bool)
-        if self.stages is None:
-            last[0, self._index[list(answers)[-1]]] = True
-            return last
-        for s in reversed(self.stages):
-            hit = [self._index[m] for m in s if m in answers]
-            if hit:
-                last[0, hit] = True
-                return last
-        last[0, [self._index[m] for m in answers]] = True
-        return last
-
     def decide(
         self,
         x: Any,
@@ -304,7 +264,9 @@ class Cascade(LinUCB):
         codes = V.encode([dict(answers)], self.models)
         called = np.array([[m in answers for m in self.models]])
         lens = np.array([[float((lengths or {}).get(m, 0.0)) for m in self.models]])
-        phi, v, nxt, cost, done = self.context(x[None], codes, called, self._last(answers), lens, mask)
+        phi, v, nxt, cost, done = self.context(
+            x[None], codes, called, last_stage(self.stages, self.models, answers), lens, mask
+        )
         can = np.asarray(nxt.any(axis=1))
         if can[0]:
             pmf = self.stop_pmf(phi, cost, can, lam)[0]
@@ -391,23 +353,10 @@ class Cascade(LinUCB):
         lam: float = 0.0,
     ) -> None:
         """The stop decision's part of :meth:`fit_full` alone (the query-level regressions as they are)."""
-        if not self.learn_stop:
-            return
-        from banditroute.bandit.cascade.replay import replay
+        if self.learn_stop:
+            from banditroute.bandit.cascade.replay import fit_stop
 
-        Xc = check_context(X, self.dim, batch=True)
-        codes = V.encode(np.asarray(answers).astype(str))
-        r = replay(self, Xc, codes, np.asarray(quality, float), np.asarray(cost, float), lengths, lam, mode="full")
-        if r.training is None or r.training[0].shape[0] == 0:
-            return
-        Phi, q_stop, q_esc = r.training
-        m = Phi.shape[0]
-        self._update_stop(
-            np.vstack([Phi, Phi]),
-            np.concatenate([np.full(m, STOP), np.full(m, ESCALATE)]),
-            np.concatenate([q_stop, q_esc]),
-            np.ones(2 * m),
-        )
+            fit_stop(self, check_context(X, self.dim, batch=True), quality, cost, answers, lengths, lam)
 
     # ---- state ---------------------------------------------------------------------------------------------
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -440,26 +389,7 @@ class Cascade(LinUCB):
         stages = meta.get("stages")
         models = meta.get("models")
         try:
-            self.stages = _check_stages(stages, models if isinstance(models, list) else [])
+            self.stages = check_stages(stages, models if isinstance(models, list) else [])
         except InvalidHyperparameterError as exc:
             raise StateError(f"state 'stages': {exc}") from exc
         self._hyper["stages"] = self.stages
-
-
-class AgreementCascade(Cascade):
-    """The fixed rule: stop when every model of the stage answered and all agree, else escalate; after an
-    escalation the latest stage's answer is returned (the vote of the other models only if it gave none).
-    Nothing of the stop decision is learned (the query-level regressions still are: they break ties)."""
-
-    name = "cascade-agreement"
-    learn_stop = False
-
-    def stop_pmf(self, Phi: np.ndarray, next_cost: np.ndarray, can_escalate: np.ndarray, lam: float) -> np.ndarray:
-        unanimous = Phi[:, 7] > 0.5
-        esc = can_escalate & ~unanimous
-        return np.column_stack([~esc, esc]).astype(float)
-
-    def _vote_mask(self, called: np.ndarray, last: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        own = last & (codes >= 0)
-        use_last = own.any(axis=1) & (last.sum(axis=1) < called.sum(axis=1))
-        return np.where(use_last[:, None], last, called)

@@ -11,17 +11,18 @@ per-model gold keys that differ: a model's own score is the one that counts). Co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from banditroute.bandit.cascade import vote as V
+from banditroute.bandit.cascade.step import ESCALATE, STOP
 from banditroute.bandit.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from banditroute.bandit.cascade.policy import Cascade
 
-__all__ = ["Replay", "replay"]
+__all__ = ["Replay", "fit_stop", "learn_replay", "replay"]
 
 Mode = Literal["greedy", "sample", "full"]
 
@@ -145,3 +146,51 @@ def replay(
         log=log,
         training=training,  # type: ignore[arg-type]
     )
+
+
+def fit_stop(
+    policy: Cascade,
+    X: np.ndarray,
+    quality: Any,
+    cost: Any,
+    answers: Any,
+    lengths: np.ndarray | None = None,
+    lam: float = 0.0,
+) -> None:
+    """Fit ``policy``'s stop decision on full-information records (``answers``: ``(n, k)`` labels, or codes of
+    :func:`.vote.encode`): every decision point's outcome under both actions (:func:`replay`'s ``full`` mode), the
+    returned answer's recorded score as the target."""
+    raw = np.asarray(answers)
+    codes = raw.astype(np.int64) if raw.dtype.kind in "iu" else V.encode(raw.astype(str))
+    r = replay(policy, X, codes, np.asarray(quality, float), np.asarray(cost, float), lengths, lam, mode="full")
+    if r.training is None or r.training[0].shape[0] == 0:
+        return
+    Phi, q_stop, q_esc = r.training
+    m = Phi.shape[0]
+    policy._update_stop(
+        np.vstack([Phi, Phi]),
+        np.concatenate([np.full(m, STOP), np.full(m, ESCALATE)]),
+        np.concatenate([q_stop, q_esc]),
+        np.ones(2 * m),
+    )
+
+
+def learn_replay(policy: Cascade, X: np.ndarray, codes: np.ndarray, cost: np.ndarray, r: Replay) -> None:
+    """Bandit feedback on a batch of cascades replayed in ``sample`` (or ``greedy``) mode, as
+    :meth:`Cascade.learn` applies it to one: each stop decision learns the score of the answer returned
+    (``r.quality``); each called model its call's ``cost: (n, k)`` and the quality inferred from the answers
+    (the score where it gave the returned answer, 0 where it gave none, 0 where it gave another and the returned
+    one scored 1)."""
+    n = X.shape[0]
+    score = r.quality
+    ret = codes[np.arange(n), r.answer_model]
+    same = r.called & (codes == ret[:, None]) & (ret[:, None] >= 0)
+    none = r.called & (codes < 0)
+    known = same | none | (r.called & (score[:, None] >= 1.0))
+    rows, cols = np.nonzero(known)
+    if rows.size:
+        quality = np.where(same[rows, cols], score[rows], 0.0)
+        policy.update_batch(X[rows], [policy.models[j] for j in cols], quality, cost[rows, cols])
+    if policy.learn_stop:
+        for idx, Phi, act, _prop in r.log:
+            policy._update_stop(Phi, act, score[idx], np.ones(idx.size))

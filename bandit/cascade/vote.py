@@ -28,6 +28,8 @@ __all__ = ["N_SCALAR", "Vote", "encode", "stop_features", "vote_weights", "weigh
 Q_CLIP = (0.05, 0.95)
 #: Scalars of the stop features before the query's own features (see :func:`stop_features`).
 N_SCALAR = 15
+#: Columns of the stop features: "every called model answered and all agree"; the next stage's estimated cost.
+UNANIMOUS, NEXT_COST = 7, 11
 
 
 def encode(answers: Sequence[Mapping[str, str]] | np.ndarray, models: Sequence[str] = ()) -> np.ndarray:

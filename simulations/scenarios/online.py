@@ -1,5 +1,7 @@
 """``online``: a stream of held-out queries; every learner (ours, static baselines and outside peers) sees only
-its own choice's feedback. Cumulative regret, moving-average quality and cost, decisions per second."""
+its own choice's feedback. Cumulative regret, moving-average quality and cost, decisions per second. Cascades
+among the policies (records with answers) learn from the answers of the models they call and the score of the
+answer they return (:func:`simulations.cascade.stream_learners`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from banditroute.bandit import BestSingle
-from banditroute.simulations import stream
+from banditroute.simulations import cascade, stream
 from banditroute.simulations.peers import make_peers
 from banditroute.simulations.scenarios.common import ma_series, policy, series, test_stream
 from banditroute.simulations.simulate import Context
@@ -31,6 +33,8 @@ def _learners(ctx: Context, data: stream.StreamData, lam: float) -> tuple[list[A
     warm = _warm_rows(ctx)
     learners: list[Any] = []
     for n in ctx.cfg["policies"]:
+        if cascade.is_cascade(n):  # run by cascade.stream_learners: it reads the models' answers
+            continue
         p = policy(ctx, n)
         if warm is not None:
             p.fit_full(*warm)
@@ -73,6 +77,27 @@ def run(ctx: Context) -> dict[str, Any]:
         plots_c[learner.name] = ma_series(r.cost, window)
         if hasattr(learner, "close"):
             learner.close()
+    casc, casc_skipped = cascade.stream_learners(ctx, [n for n in cfg["policies"] if cascade.is_cascade(n)], idx, lam)
+    skipped.update(casc_skipped)
+    for name, tr, secs in casc:  # a cascade's reward: its returned answer's score less lam x every call's cost
+        best = (data.Q[idx] - lam * data.C[idx] / data.cost_scale).max(axis=1)
+        regret = np.cumsum(best - (tr["quality"] - lam * tr["cost"] / data.cost_scale))
+        rows.append(
+            {
+                "learner": name,
+                "steps": steps,
+                "final_regret": float(regret[-1]),
+                "regret_per_step": float(regret[-1] / steps),
+                "quality": float(tr["quality"].mean()),
+                "cost_usd": float(tr["cost"].mean()),
+                "decisions_per_second": round(steps / secs, 1),
+                "calls_per_query": float(tr["calls"].mean()),
+                "stages_per_query": float(tr["stages"].mean()),
+            }
+        )
+        plots_regret[name] = series(regret)
+        plots_q[name] = ma_series(tr["quality"], window)
+        plots_c[name] = ma_series(tr["cost"], window)
     oracle_q = float(data.Q[idx].max(axis=1).mean())
     return {
         "tables": {"summary": rows, "skipped peers": [{"peer": k, "why": v} for k, v in skipped.items()]},

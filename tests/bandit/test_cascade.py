@@ -196,3 +196,24 @@ def test_bad_answer_input_is_refused() -> None:
         p.decide(X[0], {"gpt-9": "A"})
     with pytest.raises(InvalidInputError, match=r"answers must be \(n, k\)"):
         replay(p, X, encode(A[:, :2]), Q, C)
+
+
+def test_batched_feedback_learns_what_one_query_at_a_time_learns() -> None:
+    from banditroute.bandit.cascade.replay import learn_replay
+
+    p, (X, A, Q, C) = trained()
+    one, batch = (import_artifact(to_bytes(p)).policy for _ in range(2))
+    n = 50
+    for i in range(n):  # the frozen policy's greedy decisions, fed back one query at a time
+        answers: dict[str, str] = {}
+        steps = [p.decide(X[i], lam=0.2, explore=False)]
+        while steps[-1].action == "call":
+            answers.update({m: str(A[i, MODELS.index(m)]) for m in steps[-1].models})
+            steps.append(p.decide(X[i], answers, 0.2, explore=False))
+        score = Q[i, MODELS.index(steps[-1].answer_model)]
+        one.learn(X[i], steps, answers, {m: float(C[i, MODELS.index(m)]) for m in answers}, score)
+    r = replay(p, X[:n], encode(A[:n]), Q[:n], C[:n], lam=0.2)
+    learn_replay(batch, X[:n], encode(A[:n]), C[:n], r)
+    a, b = one.state_dict()["arrays"], batch.state_dict()["arrays"]
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], atol=1e-8, err_msg=k)

@@ -123,3 +123,14 @@ def test_answer_lengths_fall_back_to_the_text(tmp_path: Path) -> None:
     ans = answers_of(rs)
     assert ans is not None
     np.testing.assert_array_equal(answer_lengths(rs, ans), np.vectorize(len)(ans.values))
+
+
+def test_query_labels_for_one_query() -> None:
+    from banditroute.env.answers import query_labels
+
+    assert query_labels(["(b).", "B", "", "c"]) == ["B", "B", "", "C"]
+    corpus = ["the capital of france is paris", "paris is the capital of france", "the mitochondria powers the cell"]
+    other = ["photosynthesis converts light into chemical energy", "the mitochondria is the powerhouse of the cell"]
+    f = Featurizer(dim=4, max_features=50).fit([*corpus, *other] * 5)
+    labels = query_labels([*corpus, ""], "text", f, 0.9)
+    assert labels[0] == labels[1] != labels[2] and labels[3] == ""

@@ -76,3 +76,47 @@ def test_pair_search_frontier_and_online_pass_on_the_train_split(tmp_path: Path)
     info = online_pass(p, d, lam=0.1, seed=0)
     assert info["steps"] == len(rs) and 0 <= info["online_mean_quality"] <= 1
     assert p.stop_n.sum() > 0  # it learned its stop decision from feedback alone
+
+
+@pytest.mark.parametrize("answers", [True, False])
+def test_simulate_online_runs_a_cascade_from_feedback_only(tmp_path: Path, answers: bool) -> None:
+    from banditroute.simulations.simulate import simulate
+
+    path = write(tmp_path, answers)
+    overrides = {
+        "dim": 8,
+        "steps": 200,
+        "policies": ["cascade", "linucb"],
+        "peers": [],
+        "hyperparameters": {"cascade": {"stages": [["small", "medium"], ["large"]]}},
+    }
+    res = simulate("online", path, tmp_path / "sim", quick=True, overrides=overrides, progress=False)
+    rows = {r["learner"]: r for r in res["tables"]["summary"]}
+    assert "linucb" in rows
+    if not answers:
+        assert "cascade" not in rows
+        assert any(r["peer"] == "cascade" for r in res["tables"]["skipped peers"])
+        return
+    row = rows["cascade"]
+    assert row["steps"] == 200 and 2 <= row["calls_per_query"] <= 3 and 1 <= row["stages_per_query"] <= 2
+    assert 0 <= row["quality"] <= 1 and row["cost_usd"] > 0
+    assert "cascade" in res["plots"][0]["series"]
+
+
+def test_the_two_stage_sweep_equals_a_replay_per_lambda(tmp_path: Path) -> None:
+    from banditroute.bandit.cascade import replay
+    from banditroute.env.records import load_records
+    from banditroute.simulations.cascade import sweep
+
+    rs = load_records(write(tmp_path, answers=True))
+    X = np.column_stack([np.random.default_rng(0).random((len(rs), 2)), np.ones(len(rs))])
+    d = cascade_data(rs, X, None)
+    assert d is not None
+    for how in ("vote", "last"):
+        p = Cascade(rs.models, 3, stages=[["small", "medium"], ["huge"]], cost_scale=1e-3, final_answer=how)
+        p.fit_full(d.X, d.Q, d.C, np.where(d.codes < 0, "", d.codes.astype(str)), d.lengths)
+        lams = np.array([0.0, 0.01, 0.1, 1.0, 10.0])
+        q, c = sweep(p, d, lams)
+        for lam, qq, cc in zip(lams, q, c, strict=True):
+            r = replay(p, d.X, d.codes, d.Q, d.C, d.lengths, float(lam))
+            assert qq == pytest.approx(r.quality.mean()) and cc == pytest.approx(r.cost.mean())
