@@ -24,9 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from banditroute.env.answers import Answers, answer_labels, normalise_choice
+from banditroute.env.answers import normalise_choice, query_labels
 
 #: the default choice extractors, in order of preference (see the module docstring)
 CHOICE_PATTERNS = (
@@ -87,9 +85,8 @@ class AnswerReader:
         if featurizer is None:
             raise ValueError("text answers are compared on the policy's featurizer, and this policy has none")
         models = list(texts)
-        values = np.array([[str(texts[m]).strip() for m in models]], dtype=object)
-        got = answer_labels(Answers(values, "text", "response"), featurizer, self.threshold)[0]
-        return {m: str(label) for m, label in zip(models, got, strict=True)}
+        got = query_labels([str(texts[m]).strip() for m in models], "text", featurizer, self.threshold)
+        return dict(zip(models, got, strict=True))
 
 
 DEFAULT_READER = AnswerReader()
