@@ -32,7 +32,8 @@ def completion_events(data: dict[str, Any], include_usage: bool) -> list[bytes]:
     choices = [c for c in data.get("choices") or () if isinstance(c, dict)]
     out = []
     for c in choices:
-        msg = c.get("message") if isinstance(c.get("message"), dict) else {}
+        raw = c.get("message")
+        msg: dict[str, Any] = raw if isinstance(raw, dict) else {}
         delta: dict[str, Any] = {"role": msg.get("role", "assistant"), "content": msg.get("content")}
         if isinstance(msg.get("tool_calls"), list):
             delta["tool_calls"] = [{**tc, "index": i} for i, tc in enumerate(msg["tool_calls"]) if isinstance(tc, dict)]
