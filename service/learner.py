@@ -43,6 +43,10 @@ class Learner:
         batch: log entries read and applied per step.
         snapshot_events: write a snapshot once this many entries were applied since the last one ...
         snapshot_seconds: ... or once this much time passed with at least one.
+        idle_sleep, idle_max: the pause after a pass that found nothing, doubling from ``idle_sleep`` up to
+            ``idle_max`` while the logs stay quiet (a pass is a few Redis round trips: polling every 10 ms cost an
+            idle worker a tenth of a core); back to ``idle_sleep`` once there is work, and cut short by
+            :meth:`wake` (feedback accepted by this worker).
         lease_ms: lease length; renewed every step, so another process takes over this long after a crash.
     """
 
@@ -54,12 +58,15 @@ class Learner:
         snapshot_seconds: float = 300.0,
         idle_sleep: float = 0.01,
         lease_ms: int = 5_000,
+        idle_max: float = 0.1,
     ) -> None:
         self.store = store
         self.batch = batch
         self.snapshot_events = snapshot_events
         self.snapshot_seconds = snapshot_seconds
         self.idle_sleep = idle_sleep
+        self.idle_max = max(idle_max, idle_sleep)
+        self._wake = asyncio.Event()
         self.lease_ms = lease_ms
         self.token = uuid.uuid4().hex
         self.held: dict[str, Held] = {}
@@ -131,15 +138,24 @@ class Learner:
                 self.held.pop(pid, None)
         return total
 
+    def wake(self) -> None:
+        """Look at the logs now (called when this worker accepts feedback), not after the idle pause."""
+        self._wake.set()
+
     async def _run(self) -> None:
         backoff = 0.5
+        idle = self.idle_sleep
         while not self._stop.is_set():
             try:
+                self._wake.clear()  # before the pass: a wake during it makes the pause after it end at once
                 n = await self.drain_once()
                 backoff = 0.5
-                if n == 0:
+                if n:
+                    idle = self.idle_sleep
+                else:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), self.idle_sleep)
+                        await asyncio.wait_for(self._wake.wait(), idle)
+                    idle = min(idle * 2, self.idle_max)
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("learner: redis unavailable, retrying", extra={"error": str(exc)})
                 self.held.clear()  # reload from Redis once it is back
@@ -158,6 +174,7 @@ class Learner:
         """Stop the loop, write a last snapshot of what is held (so a restart replays little) and release the
         leases; bounded by ``timeout`` so that shutdown stays fast."""
         self._stop.set()
+        self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None

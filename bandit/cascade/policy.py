@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from banditroute.bandit.base import Policy
 from banditroute.bandit.cascade import vote as V
 from banditroute.bandit.cascade.step import (
     ACTIONS,
@@ -44,13 +45,13 @@ from banditroute.bandit.cascade.step import (
     check_stages,
     last_stage,
 )
+from banditroute.bandit.cascade.stop import StopDecision
 from banditroute.bandit.checks import check_context, check_lam, check_scalar
 from banditroute.bandit.errors import InvalidHyperparameterError, InvalidInputError, StateError
 from banditroute.bandit.linear import LinUCB
-from banditroute.bandit.pmf import greedy_pmf
 
 
-class Cascade(LinUCB):
+class Cascade(StopDecision, LinUCB):
     """The learned cascade (see the module docstring).
 
     Args:
@@ -100,14 +101,7 @@ class Cascade(LinUCB):
             n_choices=self.n_choices,
             final_answer=self.final_answer,
         )
-        p = self.stop_dim
-        prior = np.zeros(p)
-        prior[V.N_SCALAR - 1] = self.prior_quality  # on the constant feature
-        self._stop_prior = prior
-        self.stop_A = np.broadcast_to(self.stop_ridge * np.eye(p), (2, p, p)).copy()
-        self.stop_A_inv = np.broadcast_to(np.eye(p) / self.stop_ridge, (2, p, p)).copy()
-        self.stop_b = np.broadcast_to(self.stop_ridge * prior, (2, p)).copy()
-        self.stop_n = np.zeros(2)
+        self._init_stop(self.stop_dim, V.N_SCALAR - 1, self.prior_quality)
 
     # ---- layout ----------------------------------------------------------------------------------------
     @property
@@ -209,37 +203,6 @@ class Cascade(LinUCB):
         next_q = np.where(nxt, q, 0.0).max(axis=1)
         phi = V.stop_features(X, v, called, q, lengths, next_q, cost / self.cost_scale, done, self.n_stages)
         return phi, v, nxt, cost, done
-
-    def stop_estimates(self, Phi: np.ndarray) -> np.ndarray:
-        """Estimated quality of the returned answer ``(n, 2)`` under each action, on stop contexts ``(n, p)``."""
-        theta = np.einsum("apq,aq->ap", self.stop_A_inv, self.stop_b)
-        est: np.ndarray = Phi @ theta.T
-        return est
-
-    def stop_pmf(self, Phi: np.ndarray, next_cost: np.ndarray, can_escalate: np.ndarray, lam: float) -> np.ndarray:
-        """``(n, 2)`` distribution over ``ACTIONS`` (escalating only where a next stage exists)."""
-        est = self.stop_estimates(Phi)
-        est[:, ESCALATE] -= lam * next_cost / self.cost_scale
-        mask = np.column_stack([np.ones(len(Phi), dtype=bool), can_escalate])
-        greedy = greedy_pmf(est, mask)
-        explore = mask / mask.sum(axis=1, keepdims=True)
-        p: np.ndarray = (1.0 - self.stop_epsilon) * greedy + self.stop_epsilon * explore
-        return p
-
-    def _update_stop(self, Phi: np.ndarray, action: np.ndarray, quality: np.ndarray, weight: np.ndarray) -> None:
-        for a in (STOP, ESCALATE):
-            rows = action == a
-            if not rows.any():
-                continue
-            P, w = Phi[rows], weight[rows]
-            if P.shape[0] == 1:
-                z = self.stop_A_inv[a] @ P[0]
-                self.stop_A_inv[a] -= np.outer(z, z) * (w[0] / (1.0 + w[0] * float(P[0] @ z)))
-            self.stop_A[a] += (P * w[:, None]).T @ P
-            if P.shape[0] > 1:
-                self.stop_A_inv[a] = np.linalg.inv(self.stop_A[a])
-            self.stop_b[a] += P.T @ (w * quality[rows])
-            self.stop_n[a] += w.sum()
 
     # ---- one query at a time (the service) ---------------------------------------------------------------
     def decide(
@@ -384,8 +347,20 @@ class Cascade(LinUCB):
     def _meta_extra(self) -> dict[str, Any]:
         return {**super()._meta_extra(), "stages": self.stages}
 
+    def warm_start(self, source: Policy) -> None:
+        """:meth:`Policy.warm_start`; the layout, a hyperparameter, stays this policy's."""
+        own = self.stages
+        self._keep_layout = True
+        try:
+            super().warm_start(source)
+        finally:
+            self._keep_layout = False
+        self.stages = own
+
     def _set_meta_extra(self, meta: Mapping[str, Any]) -> None:
         super()._set_meta_extra(meta)
+        if getattr(self, "_keep_layout", False):
+            return
         stages = meta.get("stages")
         models = meta.get("models")
         try:

@@ -7,12 +7,11 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-import httpx
 import numpy as np
 
 from banditroute.service import metrics
 from banditroute.service.gateway.runtime import Gateway
-from banditroute.service.gateway.upstream import Attempt, UpstreamFailure, elapsed_ms, send
+from banditroute.service.gateway.upstream import Attempt, UpstreamFailure, UpstreamResponse, elapsed_ms, send
 
 
 class AllAttemptsFailed(Exception):
@@ -59,7 +58,7 @@ class AttemptOrder:
 
 async def attempt_all(
     gw: Gateway, order: AttemptOrder | Sequence[str], body: dict[str, Any], stream: bool
-) -> tuple[str, httpx.Response, list[Attempt], float]:
+) -> tuple[str, UpstreamResponse, list[Attempt], float]:
     """Try the models in ``order``; returns ``(model, open response, attempts, start of the served attempt)`` on
     the first 2xx or 4xx; raises :class:`AllAttemptsFailed` when every attempt failed or was skipped."""
     attempts: list[Attempt] = []

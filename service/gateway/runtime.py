@@ -1,4 +1,4 @@
-"""The ``Gateway`` the app opens in its lifespan: the validated config, one pooled ``httpx.AsyncClient`` for every
+"""The ``Gateway`` the app opens in its lifespan: the validated config, one pooled ``aiohttp.ClientSession`` for every
 upstream, a circuit breaker per upstream, the judge queue, and the background tasks that settle each call."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-import httpx
+import aiohttp
 
 from banditroute.service.gateway.breaker import Breaker
 from banditroute.service.gateway.config import GatewayConfig
@@ -19,7 +19,7 @@ log = logging.getLogger("banditroute.gateway")
 class Gateway:
     """Per-worker gateway state (the breakers too: each worker learns an upstream is down from its own calls)."""
 
-    def __init__(self, config: GatewayConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: GatewayConfig, client: aiohttp.ClientSession) -> None:
         self.config = config
         self.client = client
         self.breakers = {name: Breaker(config.breaker_failures, config.breaker_reset_s) for name in config.models}
@@ -30,11 +30,8 @@ class Gateway:
     @classmethod
     async def open(cls, config: GatewayConfig, store: Any, settings: Any) -> Gateway:
         # trust_env=False: no proxy or netrc from the environment; the upstreams are exactly the configured URLs
-        client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30),
-            trust_env=False,
-            follow_redirects=False,
-        )
+        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=30)
+        client = aiohttp.ClientSession(connector=connector, trust_env=False)
         gw = cls(config, client)
         if config.evaluator is not None:
             from banditroute.service.gateway.judge import Judge
@@ -60,4 +57,4 @@ class Gateway:
             await asyncio.wait(list(self._tasks), timeout=5)
         if self.judge is not None:
             await self.judge.stop()
-        await self.client.aclose()
+        await self.client.close()

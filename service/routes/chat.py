@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import anyio
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -29,7 +28,7 @@ from banditroute.service.gateway.cost import cost_usd, message_text, usage_token
 from banditroute.service.gateway.forward import AllAttemptsFailed, AttemptOrder, attempt_all
 from banditroute.service.gateway.record import Outcome, settle
 from banditroute.service.gateway.runtime import Gateway
-from banditroute.service.gateway.upstream import elapsed_ms
+from banditroute.service.gateway.upstream import StreamBroken, UpstreamResponse, elapsed_ms
 from banditroute.service.routes.route import Pending, _route
 from banditroute.service.schemas import RouteRequest
 
@@ -198,7 +197,7 @@ def _scrub(content: bytes, secrets: list[str]) -> bytes:
 
 
 def _complete(
-    gw: Gateway, store: Any, settings: Any, body: dict[str, Any], resp: httpx.Response, out: Outcome, start: float,
+    gw: Gateway, store: Any, settings: Any, body: dict[str, Any], resp: UpstreamResponse, out: Outcome, start: float,
     headers: dict[str, str],
 ) -> Response:  # fmt: skip
     """A non-streaming answer (or an upstream 4xx, passed back as it is, upstream keys scrubbed)."""
@@ -239,7 +238,7 @@ def broken(gw: Gateway, out: Outcome) -> None:
 
 
 def _relay(
-    gw: Gateway, store: Any, settings: Any, body: dict[str, Any], resp: httpx.Response, out: Outcome, start: float,
+    gw: Gateway, store: Any, settings: Any, body: dict[str, Any], resp: UpstreamResponse, out: Outcome, start: float,
     headers: dict[str, str],
 ) -> Response:  # fmt: skip
     """A streaming answer, relayed event by event as it arrives; the client's disconnect cancels the upstream."""
@@ -256,15 +255,15 @@ def _relay(
             tail = sse.flush(state)
             if tail:
                 yield tail
-        except httpx.HTTPError as exc:
+        except StreamBroken as exc:
             # the upstream broke mid-stream: what was sent stays sent and no fallback is possible, but the answer
             # is not whole: the caller gets an error event (the openai client raises on it), the attempt is
             # recorded as broken and counted by the breaker, and a broken first choice is fed back as a failure
             # (settle), as a call that failed before its first byte is
             out.status = 502
-            out.extra["error"] = type(exc).__name__
+            out.extra["error"] = str(exc)
             broken(gw, out)
-            message = f"upstream {out.served!r} broke off the answer mid-stream ({type(exc).__name__})"
+            message = f"upstream {out.served!r} broke off the answer mid-stream ({exc})"
             yield b"data: " + json.dumps(openai_error(502, message, "upstream_error")).encode() + b"\n\n"
         finally:
             # shielded: on a client disconnect this runs inside a cancelled scope, and the upstream must be closed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from banditroute.service import metrics
 from banditroute.service.deps import SettingsDep, StoreDep, require
@@ -21,7 +21,7 @@ router = APIRouter(tags=["feedback"])
     responses=responses(401, 403, 404, 409, 413, 422, 503),
     summary="Score the answer of a decision (once per source)",
 )
-async def feedback(req: FeedbackRequest, store: StoreDep, settings: SettingsDep) -> FeedbackResponse:
+async def feedback(req: FeedbackRequest, request: Request, store: StoreDep, settings: SettingsDep) -> FeedbackResponse:
     pid = req.decision_id.split(".", 1)[0]
     weight = settings.source_weights.get(req.source, 1.0)
     code, detail = await store.submit_feedback(
@@ -58,6 +58,9 @@ async def feedback(req: FeedbackRequest, store: StoreDep, settings: SettingsDep)
     if detail is None:
         raise RuntimeError(f"feedback script answered {code} without an id")
     fid, model = detail.split(" ", 1)
+    learner = request.app.state.learner
+    if learner is not None:
+        learner.wake()
     metrics.FEEDBACK.labels(source=req.source, outcome="accepted").inc()
     metrics.POLICY_FEEDBACK.labels(policy=pid, model=model, outcome="accepted").inc()
     metrics.REWARD_SUM.labels(policy=pid, model=model).inc(req.score)

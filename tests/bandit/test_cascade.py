@@ -217,3 +217,12 @@ def test_batched_feedback_learns_what_one_query_at_a_time_learns() -> None:
     a, b = one.state_dict()["arrays"], batch.state_dict()["arrays"]
     for k in a:
         np.testing.assert_allclose(a[k], b[k], atol=1e-8, err_msg=k)
+
+
+def test_warm_start_keeps_the_layout_and_takes_the_learning() -> None:
+    source, (X, _, _, _) = trained()
+    target = Cascade(["best", "mid", "newbie"], DIM, stages=[["mid"], ["best"]], cost_scale=0.01)
+    target.warm_start(source)
+    assert target.stages == [["mid"], ["best"]] and target.hyperparameters()["stages"] == [["mid"], ["best"]]
+    np.testing.assert_array_equal(target.stop_b, source.stop_b)
+    np.testing.assert_allclose(target.estimates(X[:3])[0][:, 0], source.estimates(X[:3])[0][:, 3])
