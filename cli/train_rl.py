@@ -25,8 +25,8 @@ from banditroute.cli.extras import RL_MODULES, require_extra
 def train_rl(
     records: RecordsOpt,
     out: OutOpt,
-    algo: Annotated[str, typer.Option(help="ppo | a2c | dqn")] = "ppo",
-    env: Annotated[str, typer.Option(help="routing | budgeted")] = "routing",
+    algo: Annotated[str, typer.Option(help="ppo | a2c | dqn | maskable-ppo (cascade env)")] = "ppo",
+    env: Annotated[str, typer.Option(help="routing | budgeted | cascade")] = "routing",
     steps: Annotated[int, typer.Option(min=1, help="Environment steps to train for.")] = 20_000,
     seed: SeedOpt = 0,
     test_frac: TestFracOpt = 0.3,

@@ -72,8 +72,8 @@ class CascadeRoutingEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Episode End
     Terminated when an answer is returned (at most ``G + 1`` steps). ``info`` on every step: ``query_index``,
-    ``action_taken``, ``invalid_action``, ``called`` (k bools), ``cost`` (USD paid so far), ``stages`` (call
-    steps so far); on the stop step also ``quality`` (the score), ``returned_model`` and ``calls``.
+    ``action_taken``, ``invalid_action``, ``cost`` (USD paid so far), ``stages`` (call steps so far); on the stop
+    step also ``quality`` (the score), ``returned_model`` and ``calls``. (``env.called`` is the called set.)
 
     ## Arguments
     - ``quality``, ``cost``: ``(n, k)`` scores and USD of the candidates (cheapest first is the convention);
@@ -132,6 +132,7 @@ class CascadeRoutingEnv(gym.Env[np.ndarray, np.int64]):
         self.dearness = np.argsort(np.argsort(self.cost.mean(axis=0), kind="stable"), kind="stable")  # rank
         self.pairs = np.array([(a, b) for a in range(k) for b in range(a + 1, k)], dtype=np.int64).reshape(-1, 2)
         self._group_sets = [int(sum(1 << int(j) for j in g)) for g in self.groups]
+        self._members = [np.flatnonzero([(b >> j) & 1 for j in range(k)]) for b in range(1 << k)]  # bitmask -> idx
         n_stops = k if returns == "each" else 1
         self.n_actions = len(self.groups) + n_stops + 1
         self.action_space = spaces.Discrete(self.n_actions)
@@ -241,13 +242,16 @@ class CascadeRoutingEnv(gym.Env[np.ndarray, np.int64]):
 
     def action_masks(self) -> np.ndarray:
         """``(A,)`` bool: the valid actions now (the sb3-contrib ``MaskablePPO`` convention)."""
+        return self._mask().copy()
+
+    def _mask(self) -> np.ndarray:
         mask = self._masks.get(self._set)
         if mask is None:
             c = self.called
             calls = [bool((g & ~self._set) != 0) for g in self._group_sets]
             stops = list(c) if self.returns == "each" else [bool(c.any())]
             mask = self._masks[self._set] = np.array([*calls, *stops, bool(c.any())], dtype=bool)
-        return mask.copy()
+        return mask
 
     def default_action(self) -> int:
         """What an invalid action is replaced by: return the plurality once something was called, else call
@@ -280,16 +284,16 @@ class CascadeRoutingEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = int(action)
-        if not self.action_space.contains(a):
+        if not 0 <= a < self.n_actions or a != action:
             raise ValueError(f"action {action!r} is not in {self.action_space}")
-        invalid = not bool(self.action_masks()[a])
+        invalid = not self._mask()[a]
         if invalid:
             a = self.default_action()
         i, n_groups = self._i, len(self.groups)
         info: dict[str, Any] = {"query_index": i, "action_taken": a, "invalid_action": invalid}
         if a < n_groups:
-            new = self.groups[a][[not (self._set >> int(j)) & 1 for j in self.groups[a]]]
-            paid = float(self.cost[i, new].sum())
+            new = self._group_sets[a] & ~self._set
+            paid = float(self.cost[i, self._members[new]].sum())
             self._set |= self._group_sets[a]
             self._spent += paid
             self._stages += 1
@@ -300,8 +304,8 @@ class CascadeRoutingEnv(gym.Env[np.ndarray, np.int64]):
             elif self.returns == "each":
                 j = a - n_groups
             else:  # compact: the dearest model called
-                j = int(max(np.flatnonzero(self.called), key=lambda m: self.dearness[m]))
+                j = int(self._members[self._set][np.argmax(self.dearness[self._members[self._set]])])
             reward, terminated = float(self.quality[i, j]), True
             info.update(quality=reward, returned_model=j, calls=int(self._set.bit_count()))
-        info.update(called=self.called, cost=self._spent, stages=self._stages)
+        info.update(cost=self._spent, stages=self._stages)
         return self._obs(), reward, terminated, False, info

@@ -47,7 +47,8 @@ def draw(p: np.ndarray, u: float) -> int:
     """``Policy.select``'s draw (``Generator.choice(k, p=p / p.sum())``: the inverse CDF) at uniform ``u``."""
     cdf = np.cumsum(p)
     cdf /= cdf[-1]
-    return min(int(np.searchsorted(cdf, u, side="right")), p.shape[0] - 1)
+    j = int(np.searchsorted(cdf, u, side="right"))
+    return min(j, int(p.shape[0]) - 1)
 
 
 @dataclass

@@ -9,6 +9,7 @@ with sb3-contrib's MaskablePPO as ``maskable-ppo``). An exported agent is an ONN
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -103,6 +104,10 @@ CASCADE_PPO: dict[str, Any] = {
 }
 
 
+def _same(env: Any) -> Any:
+    return env
+
+
 def make_agent(algo: str, env_kind: str, env: Any, steps: int, seed: int) -> Any:
     """An untrained SB3 agent of ``algo`` on ``env`` with this project's hyperparameters for ``steps`` steps."""
     cls = algo_class(algo)
@@ -110,7 +115,7 @@ def make_agent(algo: str, env_kind: str, env: Any, steps: int, seed: int) -> Any
         from stable_baselines3.common.vec_env import DummyVecEnv
 
         copies = [env, *(env.spawn() for _ in range(CASCADE_ENVS - 1))]
-        env = DummyVecEnv([lambda e=e: e for e in copies])
+        env = DummyVecEnv([functools.partial(_same, e) for e in copies])
     return cls("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyperparameters(algo, env_kind, steps))
 
 

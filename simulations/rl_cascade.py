@@ -80,7 +80,7 @@ def run_episodes(agent: Any, env: CascadeRoutingEnv) -> dict[str, Any]:
     use_mask = masked(agent)
     for i in range(n):
         obs, _ = env.reset(options={"query_index": i})
-        done, info = False, {}
+        done, info = False, dict[str, Any]()
         while not done:
             mask = env.action_masks()
             obs_seen.append(obs)
@@ -89,7 +89,7 @@ def run_episodes(agent: Any, env: CascadeRoutingEnv) -> dict[str, Any]:
             action, _ = agent.predict(obs, deterministic=True, **kw)
             obs, _, done, _, info = env.step(action)
         q[i], c[i], calls[i], stages[i] = info["quality"], info["cost"], info["calls"], info["stages"]
-        called[i] = info["called"]
+        called[i] = env.called
     return {
         "quality": q,
         "cost": c,

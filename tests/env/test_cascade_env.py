@@ -87,7 +87,7 @@ def test_costs_add_up_over_stages_and_the_return_is_score_minus_priced_cost(reco
     g = make(records, groups=[["cheap", "mid", "good"], ["best"]], returns="compact", lam=0.5)
     g.reset(seed=3)
     _, r, _, _, info = g.step(0)
-    assert info["stages"] == 1 and info["called"].tolist() == [True, True, True, False]
+    assert info["stages"] == 1 and g.called.tolist() == [True, True, True, False]
     assert info["cost"] == pytest.approx(g.cost[i, :3].sum()) and r == pytest.approx(-0.5 * info["cost"] / g.cost_scale)
 
 
