@@ -5,8 +5,8 @@ Run:  apt-get install wrk; .venv/bin/python benchmarks/throughput.py [--seconds 
 
 - bare: ``banditroute.testing.bare_redis_app``, one POST route that parses the same JSON body, does one Redis GET
   and one SET (``redis.asyncio``, opened in the lifespan) and returns a small JSON; served by uvicorn with the
-  options ``banditroute serve`` uses (``service.serving.uvicorn_options``: TCP_NODELAY h11 protocol, same loop,
-  workers, no access log);
+  options ``banditroute serve`` uses (``service.serving.uvicorn_options``: httptools with TCP_NODELAY on uvloop,
+  the same workers, no access log);
 - routed: ``banditroute serve`` with a LinUCB artifact (--models models x 64 features, fitted on synthetic
   prompts) imported as policy ``p``, ``POST /v1/route`` with a query.
 

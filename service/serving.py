@@ -3,7 +3,12 @@ report (address, Redis, data directory, auth).
 
 uvicorn's worker processes serve from a listening socket inherited from the supervisor; the connections they
 accept that way do not get TCP_NODELAY (an open upstream issue), so every keep-alive response waits for Nagle +
-delayed ACK (~40 ms). :class:`NoDelayH11Protocol` sets it on each connection, whatever the worker count.
+delayed ACK (~40 ms). :class:`NoDelayHttpToolsProtocol` sets it on each connection, whatever the worker count.
+
+The HTTP parser is httptools (C, llhttp) on the uvloop event loop: against uvicorn's pure-Python h11 parser on
+asyncio's loop they take about half the per-request CPU of the service, which is most of what the gateway adds to
+a call (benchmarks/gateway.py). Both are core dependencies; without them (a platform with no wheel) serving falls
+back to h11 on asyncio, with the same TCP_NODELAY hook.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import socket
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools has no wheel for this platform
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 from banditroute.service.config import Settings
 
@@ -32,6 +42,29 @@ class NoDelayH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         set_nodelay(transport)
         super().connection_made(transport)  # type: ignore[arg-type]
+
+
+if HttpToolsProtocol is not None:
+
+    class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol with TCP_NODELAY set on the connection."""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            set_nodelay(transport)
+            super().connection_made(transport)  # type: ignore[arg-type]
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def http_protocol() -> type[asyncio.Protocol]:
+    """The fastest HTTP protocol installed, with TCP_NODELAY."""
+    if HttpToolsProtocol is not None:
+        return NoDelayHttpToolsProtocol
+    return NoDelayH11Protocol
 
 
 def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
@@ -72,7 +105,8 @@ def _redact(url: str) -> str:
 def uvicorn_options() -> dict[str, Any]:
     """Options of ``uvicorn.run`` that keep latency low and shutdown quick."""
     return {
-        "http": NoDelayH11Protocol,
+        "http": http_protocol(),
+        "loop": "uvloop" if _has("uvloop") else "asyncio",
         "timeout_graceful_shutdown": 1,  # SIGTERM: stop within 2 s even with open keep-alive connections
         "timeout_keep_alive": 30,  # longer than clients' and load balancers' idle reuse
     }
