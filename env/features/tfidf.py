@@ -1,9 +1,10 @@
 """Hashed TF-IDF (shared by the SVD and category featurizers) and the ``tfidf-svd`` featurizer.
 
 Word 1..``ngram_max``-grams are hashed into ``2**hash_bits`` buckets (scikit-learn's stateless
-``HashingVectorizer``), restricted to the ``max_features`` buckets with the highest document frequency (at least
-``min_df``) on the training prompts, weighted by sublinear TF-IDF and L2-normalised. ``tfidf-svd`` reduces that
-by TruncatedSVD to ``dim - 1`` components and L2-normalises again: entries in [-1, 1].
+``HashingVectorizer``; a served query, one or a few prompts, takes :func:`bucket_counts`, the same tokens and
+murmurhash without the vectorizer's per-call set-up), restricted to the ``max_features`` buckets with the highest
+document frequency (at least ``min_df``) on the training prompts, weighted by sublinear TF-IDF and L2-normalised.
+``tfidf-svd`` reduces that by TruncatedSVD to ``dim - 1`` components and L2-normalises again: entries in [-1, 1].
 """
 
 from __future__ import annotations
@@ -28,6 +29,44 @@ def _hasher(spec: FeaturizerSpec) -> Any:
         lowercase=True,
         dtype=np.float64,
     )
+
+
+def _cached_hasher(spec: FeaturizerSpec, cache: dict[str, Any]) -> Any:
+    hv = cache.get("hasher")
+    if hv is None:
+        hv = cache["hasher"] = _hasher(spec)
+    return hv
+
+
+#: at most this many prompts are hashed one by one (:func:`bucket_counts`); larger batches use the vectorizer
+FEW = 8
+#: n-gram -> bucket entries remembered per featurizer (a few MB at most); cleared when full
+MEMO = 50_000
+
+
+def bucket_counts(spec: FeaturizerSpec, text: str, cache: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """One prompt's hashed n-gram counts, ``(sorted buckets, counts)``: exactly ``HashingVectorizer.transform``'s
+    row (same analyzer, murmurhash3 of the UTF-8 token with seed 0, the same bucket for ``-2**31``), without the
+    vectorizer's per-call validation and sparse-matrix building; the buckets of recent n-grams are remembered
+    (at most :data:`MEMO` of them), so common words are hashed once per process."""
+    from sklearn.utils import murmurhash3_32
+
+    analyze = cache.get("analyzer")
+    if analyze is None:
+        analyze = cache["analyzer"] = _cached_hasher(spec, cache).build_analyzer()
+    memo: dict[str, int] = cache.setdefault("buckets", {})
+    n = 2**spec.hash_bits
+    buckets = []
+    for token in analyze(text):
+        b = memo.get(token)
+        if b is None:
+            if len(memo) >= MEMO:
+                memo.clear()
+            h = murmurhash3_32(token, 0)
+            b = memo[token] = (2**31 - 1 - (n - 1)) % n if h == -(2**31) else abs(h) % n
+        buckets.append(b)
+    values, counts = np.unique(np.array(buckets, dtype=np.int64), return_counts=True)
+    return values, counts.astype(np.float64)
 
 
 def fit_vocabulary(spec: FeaturizerSpec, prompts: Sequence[str], min_columns: int) -> dict[str, np.ndarray]:
@@ -70,18 +109,30 @@ def tfidf_rows(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per prompt: (kept column positions, L2-normalised sublinear TF-IDF values). Row by row, so that a served
     query and a training batch are computed the very same way."""
-    counts = _hasher(spec).transform(list(prompts))
-    counts.sum_duplicates()
     colmap = _colmap(spec, arrays, cache)
     idf = arrays["idf"]
-    for i in range(counts.shape[0]):
-        lo, hi = counts.indptr[i], counts.indptr[i + 1]
-        pos = colmap[counts.indices[lo:hi]]
+    for buckets, counts in _hashed_rows(spec, prompts, cache):
+        pos = colmap[buckets]
         keep = pos >= 0
         pos = pos[keep]
-        v = (1.0 + np.log(counts.data[lo:hi][keep])) * idf[pos]
+        v = (1.0 + np.log(counts[keep])) * idf[pos]
         norm = float(np.sqrt(v @ v))
         yield pos, (v / norm if norm > 0 else v)
+
+
+def _hashed_rows(
+    spec: FeaturizerSpec, prompts: Sequence[str], cache: dict[str, Any]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per prompt: its hashed n-gram ``(buckets, counts)``."""
+    if len(prompts) <= FEW:
+        for text in prompts:
+            yield bucket_counts(spec, text, cache)
+        return
+    counts = _cached_hasher(spec, cache).transform(list(prompts))
+    counts.sum_duplicates()
+    for i in range(counts.shape[0]):
+        lo, hi = counts.indptr[i], counts.indptr[i + 1]
+        yield counts.indices[lo:hi], counts.data[lo:hi]
 
 
 def tfidf_matrix(

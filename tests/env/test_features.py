@@ -108,3 +108,31 @@ def test_a_single_query_gets_exactly_its_batch_row() -> None:
     batch = f.transform(PROMPTS)
     for i in range(0, len(PROMPTS), 7):
         np.testing.assert_array_equal(f.transform([PROMPTS[i]])[0], batch[i])
+
+
+@pytest.mark.parametrize("hash_bits", [10, 20])
+def test_served_hashing_equals_the_vectorizer(hash_bits: int) -> None:
+    """A served query's n-gram buckets (hashed one by one, memoised) are exactly the vectorizer's row, for
+    accents, CJK, emoji, punctuation only and empty text, and when buckets collide (10 bits)."""
+    from banditroute.env.features import tfidf
+
+    spec = FeaturizerSpec(hash_bits=hash_bits)
+    texts = [
+        *PROMPTS[:20],
+        "",
+        "  ?! ",
+        "Ünïcödé café naïve résumé",
+        "数学 问题 是 什么",
+        "emoji 🚀 test 🚀 test",
+        "a a a a b",
+    ]
+    rows = tfidf._hasher(spec).transform(texts)
+    rows.sum_duplicates()
+    cache: dict = {}
+    for _ in range(2):  # the second pass reads the memo
+        for i, text in enumerate(texts):
+            buckets, counts = tfidf.bucket_counts(spec, text, cache)
+            lo, hi = rows.indptr[i], rows.indptr[i + 1]
+            order = np.argsort(rows.indices[lo:hi])
+            np.testing.assert_array_equal(buckets, rows.indices[lo:hi][order])
+            np.testing.assert_array_equal(counts, rows.data[lo:hi][order])
