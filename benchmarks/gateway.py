@@ -6,6 +6,11 @@ requests between the two paths, so both see the same machine, upstream and momen
 request's *scheduled* send time (no coordinated omission). The gateway runs as ``banditroute serve --workers 1``
 with an embedded-style Redis; the upstream is ``banditroute.testing_upstreams`` in its own process.
 
+Two reference paths run in the non-streaming mode beside them (all four alternate, so each gets a quarter of the
+rate): the gateway as a plain pass-through (``model`` a configured model: no routing, still metered and logged)
+and ``benchmarks/minimal_proxy.py``, an ASGI app that only forwards the body with the same server stack and
+upstream client: the floor of any Python proxy hop on this machine.
+
 Targets: non-streaming median added <= 1.5 ms and p99 added <= 6 ms; streaming time-to-first-token added
 <= 1.5 ms median. Also throughput (closed loop, --concurrency in flight, --throughput-seconds each) of the bare
 upstream and of the gateway with 1 and 2 workers.
@@ -62,6 +67,27 @@ def start_upstream(port: int, upstream_ms: float) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("the replay upstream did not start")
+
+
+def start_floor(port: int, upstream_port: int) -> subprocess.Popen[bytes]:
+    """benchmarks/minimal_proxy.py on ``port``, forwarding to the replay upstream."""
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "minimal_proxy.py"),
+        str(port),
+        f"http://127.0.0.1:{upstream_port}",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    body = {"model": MODELS[0], "messages": [{"role": "user", "content": "hi"}]}
+    while time.monotonic() < deadline:
+        try:
+            if httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the minimal proxy did not start")
 
 
 def write_upstreams(path: Path, port: int) -> None:
@@ -213,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
     texts = prompts()
     up_port = free_port()
     upstream = start_upstream(up_port, args.upstream_ms)
+    floor_port = free_port()
+    floor = start_floor(floor_port, up_port)
     tmp = Path(tempfile.mkdtemp(prefix="banditroute-gwbench-"))
     cfg = tmp / "upstreams.toml"
     write_upstreams(cfg, up_port)
@@ -229,10 +257,15 @@ def run(args: argparse.Namespace) -> int:
             with ServeProcess(workers=1, env=env) as gw:
                 import_policy(gw.url, texts)
                 paths = {"direct": (direct, "small"), "gateway": (gw.url + "/v1/chat/completions", "router/bench")}
-                results["rate"] = hold_rate(paths, texts, args)
+                references = {
+                    "pass": (gw.url + "/v1/chat/completions", "small"),
+                    "floor": (f"http://127.0.0.1:{floor_port}/v1/chat/completions", "small"),
+                }
+                results["rate"] = hold_rate(paths | references, texts, args)
                 for stream in (False, True):
                     LAGS.clear()
-                    lat = asyncio.run(open_loop(paths, texts, results["rate"], args.seconds, stream))
+                    mode = paths if stream else paths | references
+                    lat = asyncio.run(open_loop(mode, texts, results["rate"], args.seconds, stream))
                     results["stream" if stream else "plain"] = lat
                     results["held"] = results.get("held", True) and held(LAGS)
                 tput_up = asyncio.run(closed_loop(direct, "small", texts, args.concurrency, args.throughput_seconds))
@@ -250,16 +283,18 @@ def run(args: argparse.Namespace) -> int:
                     )
                 )
     finally:
-        upstream.terminate()
-        upstream.wait(timeout=10)
+        for proc in (floor, upstream):
+            proc.terminate()
+            proc.wait(timeout=10)
     return report(args, results, tput_up, tput_1, tput_2)
 
 
 def report(args: argparse.Namespace, results: dict[str, Any], up: float, one_w: float, two_w: float) -> int:
     valid = bool(results["held"])
     print(
-        f"gateway overhead, open loop at {results['rate']:g} req/s in total (half direct, half through the gateway, "
-        f"alternating), {args.seconds:g} s per mode, 1 gateway worker, upstream latency {args.upstream_ms:g} ms"
+        f"gateway overhead, open loop at {results['rate']:g} req/s in total (direct, through the gateway and, "
+        f"non-streaming, the two references, alternating), {args.seconds:g} s per mode, 1 gateway worker, "
+        f"upstream latency {args.upstream_ms:g} ms"
     )
     plain_d, plain_g = np.array(results["plain"]["direct"]), np.array(results["plain"]["gateway"])
     st_d, st_g = np.array(results["stream"]["direct"]), np.array(results["stream"]["gateway"])
@@ -279,6 +314,12 @@ def report(args: argparse.Namespace, results: dict[str, Any], up: float, one_w: 
         f"{'streaming TTFT median (ms)':34s} {np.nanmedian(st_d):9.2f} {np.nanmedian(st_g):9.2f} {ttft_add:9.2f}"
         f"  <= 1.5  {verdict(ttft_add <= 1.5, valid)}"
     )
+    for name, label in (("pass", "gateway as a pass-through (no routing)"), ("floor", "minimal Python proxy hop")):
+        ref = np.array(results["plain"][name])
+        print(
+            f"  reference, {label}: median added {np.median(ref) - np.median(plain_d):.2f} ms, "
+            f"p99 added {np.percentile(ref, 99) - np.percentile(plain_d, 99):.2f} ms"
+        )
     print(f"samples: {len(plain_d)} + {len(plain_g)} non-streaming, {len(st_d)} + {len(st_g)} streaming")
     print(f"rate held by the load generator: {'yes' if valid else 'NO'}; load average {os.getloadavg()[0]:.1f}")
     print(
