@@ -3,7 +3,11 @@ and ``train-rl``, means (and sd) over 70/30 splits with seeds 0-4 where the targ
 PASS or MISS.
 
 Run:  .venv/bin/python benchmarks/offline_targets.py [--out runs/bench-offline] [--seeds 0,1,2,3,4]
-      (--only: a comma-separated subset of mmlu29, mmlu32, routerbench, routellm, online, ppo, speed)
+      (--only: a comma-separated subset of mmlu29, mmlu32, routerbench, routellm, online, ppo, speed, cascade,
+      cascade-rl)
+
+Routing quality is issue 11's; ``cascade`` and ``cascade-rl`` are issue 13's targets, run by
+benchmarks/cascade_targets.py and benchmarks/cascade_rl.py (each also runs alone) and reported in the same table.
 
 Everything is chosen on each train split (lambda for "cheapest within 1 point" on a validation part of it); the
 test split is only reported. Needs ../shared/data/routerbench_subset.parquet for the RouterBench row (read in
@@ -250,6 +254,18 @@ def speed(out: Path, seeds: Sequence[int]) -> list[Row]:
     return rows
 
 
+def cascade(out: Path, seeds: Sequence[int]) -> list[Row]:
+    import cascade_targets  # the benchmarks folder is the script's import path
+
+    return cascade_targets.mmlu29(out / "cascade", seeds) + cascade_targets.mmlu32(out / "cascade", seeds)
+
+
+def cascade_rl(out: Path, seeds: Sequence[int]) -> list[Row]:
+    import cascade_rl
+
+    return cascade_rl.targets(out / "cascade-rl", list(seeds))
+
+
 TARGETS: dict[str, Callable[[Path, Sequence[int]], list[Row]]] = {
     "mmlu29": mmlu29,
     "mmlu32": mmlu32,
@@ -258,6 +274,8 @@ TARGETS: dict[str, Callable[[Path, Sequence[int]], list[Row]]] = {
     "online": simulate_online,
     "ppo": ppo,
     "speed": speed,
+    "cascade": cascade,
+    "cascade-rl": cascade_rl,
 }
 
 
