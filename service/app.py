@@ -7,6 +7,7 @@ with ``BANDITROUTE_REDIS_URL`` pointing at a shared Redis).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -104,9 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if learner:
             learner.start()
         app.state.gateway = await open_gateway(settings, store)
+        # everything made so far (modules, the app, clients) lives as long as the worker: out of the collector's
+        # reach, a full collection no longer walks it (before: a pause of tens of ms, the route's p99 doubled)
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             if app.state.gateway is not None:
                 await app.state.gateway.close()
             if learner:

@@ -99,13 +99,27 @@ async def _reject(send_start: Any, send: Any, code: int, kind: str, text: str) -
     await send({"type": "http.response.body", "body": body})
 
 
+#: (method, path template, status) -> the request counter's and latency histogram's children (``labels()`` takes a
+#: lock and builds a key on every call; the children never change). Bounded: templates are the app's routes.
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def _record(scope: dict[str, Any], path: str, code: int, rid: str, elapsed: float) -> None:
     """Metrics and one access-log line for a finished request."""
     route = scope.get("route")
     template = getattr(route, "path", None) or ("unmatched" if code == 404 else path[:64])
     method = scope.get("method", "")
-    metrics.REQUESTS.labels(method=method, path=template, status=str(code)).inc()
-    metrics.LATENCY.labels(method=method, path=template).observe(elapsed)
+    key = (method, template, code)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = (
+            metrics.REQUESTS.labels(method=method, path=template, status=str(code)),
+            metrics.LATENCY.labels(method=method, path=template),
+        )
+        if len(_CHILDREN) < 4096:
+            _CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(elapsed)
     if code >= 500:
         metrics.ERRORS.labels(path=template).inc()
     log.info(

@@ -65,3 +65,22 @@ def test_serve_uses_the_c_parser_and_loop_when_installed() -> None:
     opts = uvicorn_options()
     assert opts["http"] is http_protocol() and opts["http"].__name__ == "NoDelayHttpToolsProtocol"
     assert opts["loop"] == "uvloop"
+
+
+def test_a_running_service_keeps_its_startup_heap_out_of_the_collector(redis_url: str) -> None:
+    """Full collections walked the worker's whole startup heap (modules, the app) and doubled the route's p99:
+    the lifespan freezes it once started, and gives it back to the collector when the app stops."""
+    import gc
+
+    import httpx
+
+    from banditroute.service.app import create_app
+    from banditroute.testing import ServerThread
+
+    from .conftest import settings_for
+
+    gc.unfreeze()
+    with ServerThread(create_app(settings_for(redis_url))) as server:
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0
