@@ -44,29 +44,56 @@ FEW = 8
 MEMO = 50_000
 
 
+def _analyzer(spec: FeaturizerSpec) -> Any:
+    """The vectorizer's analyzer for our settings (lower case, ``token_pattern``, word 1..``ngram_max``-grams,
+    no stop words, no accent stripping), without its per-call dispatch: the same list of n-grams in the same
+    order (tests/env/test_features.py checks it against the vectorizer)."""
+    import re
+
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    find = re.compile(HashingVectorizer().token_pattern).findall
+    top = spec.ngram_max
+
+    def analyze(text: str) -> list[str]:
+        tokens: list[str] = find(text.lower())
+        grams = list(tokens)
+        for n in range(2, min(top, len(tokens)) + 1):
+            grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+        return grams
+
+    return analyze
+
+
 def bucket_counts(spec: FeaturizerSpec, text: str, cache: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """One prompt's hashed n-gram counts, ``(sorted buckets, counts)``: exactly ``HashingVectorizer.transform``'s
-    row (same analyzer, murmurhash3 of the UTF-8 token with seed 0, the same bucket for ``-2**31``), without the
+    row (same n-grams, murmurhash3 of the UTF-8 n-gram with seed 0, the same bucket for ``-2**31``), without the
     vectorizer's per-call validation and sparse-matrix building; the buckets of recent n-grams are remembered
     (at most :data:`MEMO` of them), so common words are hashed once per process."""
     from sklearn.utils import murmurhash3_32
 
     analyze = cache.get("analyzer")
     if analyze is None:
-        analyze = cache["analyzer"] = _cached_hasher(spec, cache).build_analyzer()
+        analyze = cache["analyzer"] = _analyzer(spec)
     memo: dict[str, int] = cache.setdefault("buckets", {})
-    n = 2**spec.hash_bits
-    buckets = []
-    for token in analyze(text):
-        b = memo.get(token)
-        if b is None:
-            if len(memo) >= MEMO:
-                memo.clear()
-            h = murmurhash3_32(token, 0)
-            b = memo[token] = (2**31 - 1 - (n - 1)) % n if h == -(2**31) else abs(h) % n
-        buckets.append(b)
-    values, counts = np.unique(np.array(buckets, dtype=np.int64), return_counts=True)
-    return values, counts.astype(np.float64)
+    grams = analyze(text)
+    get = memo.get
+    buckets = [get(g) for g in grams]
+    if None in buckets:
+        n = 2**spec.hash_bits
+        for i, b in enumerate(buckets):
+            if b is None:
+                if len(memo) >= MEMO:
+                    memo.clear()
+                h = murmurhash3_32(grams[i], 0)
+                buckets[i] = memo[grams[i]] = (2**31 - 1 - (n - 1)) % n if h == -(2**31) else abs(h) % n
+    a = np.array(buckets, dtype=np.int64)
+    if a.size == 0:
+        return a, np.zeros(0)
+    a.sort()
+    # run-length counts of the sorted buckets (np.unique's result, at a fraction of its overhead on short rows)
+    starts = np.flatnonzero(np.concatenate(([True], a[1:] != a[:-1])))
+    return a[starts], np.diff(np.append(starts, a.size)).astype(np.float64)
 
 
 def fit_vocabulary(spec: FeaturizerSpec, prompts: Sequence[str], min_columns: int) -> dict[str, np.ndarray]:
