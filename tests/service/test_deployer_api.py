@@ -139,8 +139,12 @@ def test_metrics_per_policy_and_model_move(admin: httpx.Client, policy: str) -> 
     assert m in MODELS
     for name in ("banditroute_decisions_total", "banditroute_reward_sum_total", "banditroute_cost_usd_sum_total"):
         assert value(after, name, policy=policy, model=m) > value(before, name, policy=policy, model=m), name
-    assert value(after, "banditroute_reward_sum_total", policy=policy, model=m) == pytest.approx(0.5)
-    assert value(after, "banditroute_policy_feedback_total", policy=policy, model=m, outcome="accepted") == 1
+    # the counters are the process's (other tests' servers in this process may have counted the same labels)
+    reward = value(after, "banditroute_reward_sum_total", policy=policy, model=m)
+    assert reward - value(before, "banditroute_reward_sum_total", policy=policy, model=m) == pytest.approx(0.5)
+    accepted = {"policy": policy, "model": m, "outcome": "accepted"}
+    got = value(after, "banditroute_policy_feedback_total", **accepted)
+    assert got - value(before, "banditroute_policy_feedback_total", **accepted) == 1
     for gauge in (
         "banditroute_learner_lag_events",
         "banditroute_learner_lag_seconds",
