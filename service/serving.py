@@ -6,8 +6,9 @@ accept that way do not get TCP_NODELAY (an open upstream issue), so every keep-a
 delayed ACK (~40 ms). :class:`NoDelayHttpToolsProtocol` sets it on each connection, whatever the worker count.
 
 The HTTP parser is httptools (C, llhttp) on the uvloop event loop: uvicorn's pure-Python h11 parser on asyncio's
-loop cost the gateway about a third of its throughput (benchmarks/gateway.py; docs/design-notes.md, the hot path). Both are core dependencies; without them (a platform with no wheel) serving falls
-back to h11 on asyncio, with the same TCP_NODELAY hook.
+loop cost the gateway about a third of its throughput (benchmarks/gateway.py; docs/design-notes.md, the hot
+path). Both are core dependencies; without them (a platform with no wheel) serving falls back to h11 on asyncio,
+with the same TCP_NODELAY hook.
 """
 
 from __future__ import annotations
