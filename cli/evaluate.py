@@ -165,9 +165,26 @@ def fit(
     p = make_policy(
         policy, prep.train.models, prep.featurizer.dim, cost_scale=prep.cost_scale, seed=seed, **hyperparameters
     )
-    p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
+    note = _fit(p, prep)
     export(p, out, featurizer=prep.featurizer)
     typer.echo(
         f"{policy} on {len(prep.train.models)} models, {len(prep.train)} train queries, "
-        f"features {spec.describe()} (dim {prep.featurizer.dim}) -> {out}"
+        f"features {spec.describe()} (dim {prep.featurizer.dim}){note} -> {out}"
     )
+
+
+def _fit(p: Any, prep: Any) -> str:
+    """Warm-start ``p`` on the train split; a cascade's stop decision too when the records carry answers."""
+    from banditroute.bandit.cascade import Cascade
+
+    if not isinstance(p, Cascade):
+        p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
+        return ""
+    from banditroute.simulations.cascade import as_labels, cascade_data
+
+    d = cascade_data(prep.train, prep.x_train, prep.featurizer)
+    if d is None:
+        p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
+        return "; the records carry no answers (`pred` or `response`): the stop decision starts untrained"
+    p.fit_full(d.X, d.Q, d.C, answers=as_labels(d), lengths=d.lengths)
+    return "; stop decision fitted on the models' answers"

@@ -68,7 +68,7 @@ def cascade_data(records: RecordSet, X: np.ndarray, featurizer: Any) -> CascadeD
     return CascadeData(X, records.quality, records.cost, codes, answer_lengths(records, ans))
 
 
-def _as_labels(d: CascadeData) -> np.ndarray:
+def as_labels(d: CascadeData) -> np.ndarray:
     """Codes back to labels for :meth:`Cascade.fit_full` (``""`` = none)."""
     return np.where(d.codes < 0, "", d.codes.astype(str))
 
@@ -148,7 +148,7 @@ def run_stream(p: Cascade, d: CascadeData, idx: np.ndarray, lam: float, learn: b
     """The queries ``idx`` of ``d`` in order through ``p`` with bandit feedback only: per query it decides
     (exploring), the answers of the models it called are revealed, and it learns the recorded score of the answer
     it returned and the cost of each call. Per step: ``quality``, ``cost``, ``calls``, ``stages`` (arrays)."""
-    labels = _as_labels(d)
+    labels = as_labels(d)
     out = {key: np.empty(idx.size) for key in ("quality", "cost", "calls", "stages")}
     for t, i in enumerate(idx):
         x, answers, lens = d.X[i], {}, {}
