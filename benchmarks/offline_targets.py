@@ -17,6 +17,7 @@ place, never copied into the project). Speed figures are compared side by side w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -46,10 +47,29 @@ def models_29() -> list[str]:
     return [m for m in load_records(MMLU).models if m not in DROP_29]
 
 
+#: --resume: reuse an evaluation already in --out when it was run with the same configuration
+RESUME = False
+
+
+def reusable(path: Path, cfg: EvalConfig) -> dict[str, Any] | None:
+    """The report at ``path`` if it exists and was made with ``cfg`` (every field but ``progress``)."""
+    if not (path / "report.json").is_file():
+        return None
+    report: dict[str, Any] = json.loads((path / "report.json").read_text())
+    want = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    got = report.get("config", {})
+    same = all(got.get(k) == v for k, v in want.items() if k != "progress")
+    return report if same else None
+
+
 def run_eval(name: str, out: Path, **kw: Any) -> dict[str, Any]:
     t = time.perf_counter()
     kw.setdefault("policies", POLICIES)
-    report: dict[str, Any] = evaluate(EvalConfig(out=str(out / name), progress=False, **kw))
+    cfg = EvalConfig(out=str(out / name), progress=False, **kw)
+    if RESUME and (done := reusable(out / name, cfg)) is not None:
+        print(f"  [{name}] reused {out / name}/report.json (same configuration)", flush=True)
+        return done
+    report: dict[str, Any] = evaluate(cfg)
     print(f"  [{name}] {report['dataset']['n_train']} train / {report['dataset']['n_test']} test, "
           f"{time.perf_counter() - t:.0f} s", flush=True)  # fmt: skip
     return report
@@ -284,14 +304,20 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-offline"))
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--only", default=",".join(TARGETS), help=f"comma-separated subset of {list(TARGETS)}")
+    ap.add_argument("--resume", action="store_true", help="reuse evaluations already in --out (same configuration)")
     args = ap.parse_args()
+    global RESUME
+    RESUME = args.resume
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows: list[Row] = []
     for name in args.only.split(","):
         print(f"{name}:", flush=True)
-        rows += TARGETS[name](out, seeds)
+        got = TARGETS[name](out, seeds)
+        for label, goal, measured, ok in got:  # as each target finishes: a long run cut short keeps what it had
+            print(f"  {label}: {measured} ({goal}) {'-' if ok is None else ('PASS' if ok else 'MISS')}", flush=True)
+        rows += got
     print("\n| target | goal | measured | |\n|---|---|---|---|")
     for label, goal, measured, ok in rows:
         verdict = "-" if ok is None else ("PASS" if ok else "MISS")
