@@ -2,12 +2,14 @@
 (they carry every model's answer letter), means (and sd) over 70/30 splits with seeds 0-4, each printed with
 PASS or MISS.
 
-Run:  .venv/bin/python benchmarks/cascade_targets.py [--out runs/bench-cascade] [--seeds 0,1,2,3,4]
+Run:  .venv/bin/python benchmarks/cascade_targets.py [--out runs/bench-cascade] [--seeds 0,1,2,3,4] [--resume]
       (--only: a comma-separated subset of mmlu29, mmlu32)
 
 Everything is chosen on each train split (layout, lambda, the agreement pair; see simulations/cascade.py); the test
-split is only reported. mmlu_pro-29 = every model but gemini-3.1-pro-preview, DeepSeek-V2-Chat and
-DeepSeek-Coder-V2. The SB3 agent on the cascade environment has its own benchmark (benchmarks/cascade_rl.py).
+split is only reported. The evaluations are offline_targets.py's own (the cascade rows sit beside every single-call
+learner in them): run from there, they are made once for both issues. mmlu_pro-29 = every model but
+gemini-3.1-pro-preview, DeepSeek-V2-Chat and DeepSeek-Coder-V2. The SB3 agent on the cascade environment has its
+own benchmark (benchmarks/cascade_rl.py).
 """
 
 from __future__ import annotations
@@ -15,30 +17,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from banditroute.env.records import load_records
-from banditroute.simulations.evaluate import EvalConfig, evaluate
-
 ROOT = Path(__file__).resolve().parents[1]
-MMLU = ROOT / "data" / "mmlu_pro.parquet"
-DROP_29 = {"gemini-3.1-pro-preview", "DeepSeek-Coder-V2", "DeepSeek-V2-Chat"}
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import offline_targets  # noqa: E402 - the same evaluations (and --resume) as the routing-quality targets
+from offline_targets import FEATURES, MMLU, models_29, run_eval  # noqa: E402
+
 #: the single-call learners the online cascade is measured against (offline_targets.py's contenders)
-SINGLE_CALL = ["linucb", "shared-linucb", "shared-lints"]
+SINGLE_CALL = offline_targets.POLICIES
 #: single-call routers' cheapest within 1 point of gemini-3.1-pro-preview (README, routing-quality targets)
 SINGLE_CALL_32 = 0.876
 
 Row = tuple[str, str, str, bool | None]
-
-
-def run_eval(name: str, out: Path, **kw: Any) -> dict[str, Any]:
-    t = time.perf_counter()
-    report: dict[str, Any] = evaluate(EvalConfig(out=str(out / name), progress=False, **kw))
-    print(f"  [{name}] {time.perf_counter() - t:.0f} s", flush=True)
-    return report
 
 
 def stats(values: Sequence[float]) -> tuple[float, float]:
@@ -50,11 +44,12 @@ def share(m: dict[str, Any], ref: dict[str, Any]) -> float:
 
 
 def mmlu29(out: Path, seeds: Sequence[int]) -> list[Row]:
-    models = [m for m in load_records(MMLU).models if m not in DROP_29]
+    models = models_29()
     full_vb, full_cs, on_vb, on_cs, pair_vb, pair_cs = [], [], [], [], [], []
     singles: dict[str, list[tuple[float, float]]] = {}
     for s in seeds:
-        rep = run_eval(f"mmlu29_s{s}", out, records=str(MMLU), models=models, seed=s, policies=SINGLE_CALL)
+        # offline_targets' mmlu_pro-29 evaluation itself: the cascade rows beside every single-call learner
+        rep = run_eval(f"mmlu29_s{s}", out, records=str(MMLU), models=models, seed=s, features=FEATURES)
         m, ref = rep["methods"], rep["reference"]
         full_vb.append(m["cascade[full]"]["v_b"])
         full_cs.append(share(m["cascade[full]"], ref))
@@ -62,8 +57,9 @@ def mmlu29(out: Path, seeds: Sequence[int]) -> list[Row]:
         on_cs.append(share(m["cascade[online]"], ref))
         pair_vb.append(m["cascade-agreement[pair]"]["v_b"])
         pair_cs.append(share(m["cascade-agreement[pair]"], ref))
-        for name in (f"{p}[online]" for p in SINGLE_CALL):
-            singles.setdefault(name, []).append((m[name]["v_b"], share(m[name], ref)))
+        for name in m:  # every single-call online learner, on every feature set ("linucb[online] @category")
+            if "[online]" in name and not name.startswith("cascade"):
+                singles.setdefault(name, []).append((m[name]["v_b"], share(m[name], ref)))
         print(f"    seed {s}: cascade[full] V_B {full_vb[-1]:.4f} at {full_cs[-1]:.3f}; online {on_vb[-1]:.4f} at "
               f"{on_cs[-1]:.3f}; layout {m['cascade[full]']['stages']}", flush=True)  # fmt: skip
     best = max(singles, key=lambda n: statistics.fmean(v for v, _ in singles[n]))
@@ -86,7 +82,7 @@ def mmlu29(out: Path, seeds: Sequence[int]) -> list[Row]:
 def mmlu32(out: Path, seeds: Sequence[int]) -> list[Row]:
     shares, gaps, holds, layouts = [], [], [], []
     for s in seeds:
-        rep = run_eval(f"mmlu32_s{s}", out, records=str(MMLU), seed=s, policies=[])
+        rep = run_eval(f"mmlu32_s{s}", out, records=str(MMLU), seed=s)  # offline_targets' mmlu_pro-32 evaluation
         m, ref = rep["methods"]["cascade[full]"], rep["reference"]
         if m.get("cheapest_within_1pt_cost_share") is None:
             print(f"    seed {s}: no layout within 1 point on validation", flush=True)
@@ -117,7 +113,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-cascade"))
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--only", default=",".join(TARGETS), help=f"comma-separated subset of {list(TARGETS)}")
+    ap.add_argument("--resume", action="store_true", help="reuse evaluations already in --out (same configuration)")
     args = ap.parse_args()
+    offline_targets.RESUME = args.resume
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]

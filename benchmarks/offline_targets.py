@@ -2,7 +2,7 @@
 and ``train-rl``, means (and sd) over 70/30 splits with seeds 0-4 where the target says so, each printed with
 PASS or MISS.
 
-Run:  .venv/bin/python benchmarks/offline_targets.py [--out runs/bench-offline] [--seeds 0,1,2,3,4]
+Run:  .venv/bin/python benchmarks/offline_targets.py [--out runs/bench-offline] [--seeds 0,1,2,3,4] [--resume]
       (--only: a comma-separated subset of mmlu29, mmlu32, routerbench, routellm, online, ppo, speed, cascade,
       cascade-rl)
 
@@ -278,7 +278,9 @@ def speed(out: Path, seeds: Sequence[int]) -> list[Row]:
 def cascade(out: Path, seeds: Sequence[int]) -> list[Row]:
     import cascade_targets  # the benchmarks folder is the script's import path
 
-    return cascade_targets.mmlu29(out / "cascade", seeds) + cascade_targets.mmlu32(out / "cascade", seeds)
+    cascade_targets.offline_targets.RESUME = RESUME  # run as a script, this module is __main__, not that one
+    # the same mmlu_pro-29 and -32 evaluations as the routing-quality targets (reused when already run)
+    return cascade_targets.mmlu29(out, seeds) + cascade_targets.mmlu32(out, seeds)
 
 
 def cascade_rl(out: Path, seeds: Sequence[int]) -> list[Row]:
