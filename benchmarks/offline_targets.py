@@ -277,8 +277,9 @@ def speed(out: Path, seeds: Sequence[int]) -> list[Row]:
 
 def cascade(out: Path, seeds: Sequence[int]) -> list[Row]:
     import cascade_targets  # the benchmarks folder is the script's import path
+    import offline_targets  # run as a script this module is __main__; cascade_targets uses the imported copy
 
-    cascade_targets.offline_targets.RESUME = RESUME  # run as a script, this module is __main__, not that one
+    offline_targets.RESUME = RESUME
     # the same mmlu_pro-29 and -32 evaluations as the routing-quality targets (reused when already run)
     return cascade_targets.mmlu29(out, seeds) + cascade_targets.mmlu32(out, seeds)
 
