@@ -52,13 +52,14 @@ RESUME = False
 
 
 def reusable(path: Path, cfg: EvalConfig) -> dict[str, Any] | None:
-    """The report at ``path`` if it exists and was made with ``cfg`` (every field but ``progress``)."""
+    """The report at ``path`` if it exists and was made with ``cfg`` (every field but ``progress``; a field left
+    to its default, None, matches the default the report resolved it to)."""
     if not (path / "report.json").is_file():
         return None
     report: dict[str, Any] = json.loads((path / "report.json").read_text())
     want = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
     got = report.get("config", {})
-    same = all(got.get(k) == v for k, v in want.items() if k != "progress")
+    same = all(got.get(k) == v for k, v in want.items() if k != "progress" and v is not None)
     return report if same else None
 
 
