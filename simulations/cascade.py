@@ -9,8 +9,8 @@ Three rows, everything chosen on the train split (its fit part for fitting, its 
   records. Its first stage (1-2 models of the cheaper models' cost-quality frontier, 3 of its best 4, or the pair
   above), its final answer (the vote of all, or the best single's own) and its lambda are chosen on validation:
   the highest quality within ``COST_CAP - SAFETY`` of the best single's cost.
-  Its "cheapest within 1pt" is the cheapest (layout, lambda) on validation within 1 point (less ``MARGIN``) of
-  the best single's validation quality, refitted on train and reported on test.
+  Its "cheapest within 1pt" is the cheapest (layout, lambda) on validation within 1 point (less
+  ``metrics.VALIDATION_MARGIN``) of the best single's validation quality, refitted on train and reported on test.
 - ``cascade[online]``: the same layout learned cold in one seeded pass over the train queries with bandit feedback
   only (it sees the answers of the models it called and the score of the answer it returned, at most
   ``ONLINE_BATCH`` queries late), deciding at the price ``ONLINE_PRICE`` quality units per call of the best single
@@ -34,11 +34,10 @@ from banditroute.bandit.cascade.replay import learn_replay
 from banditroute.bandit.cascade.vote import NEXT_COST
 from banditroute.env.answers import answer_labels, answer_lengths, answers_of
 from banditroute.env.records import RecordSet
-from banditroute.simulations.metrics import aiq, cheapest_within, entropy_bits
+from banditroute.simulations.metrics import VALIDATION_MARGIN, aiq, cheapest_within, entropy_bits
 
 COST_CAP = 0.5
 SAFETY = 0.03
-MARGIN = 0.004
 ONLINE_PRICE = 0.05
 MAX_POOL = 6
 #: queries decided between two updates of the online pass (feedback arrives that late at most)
@@ -259,7 +258,7 @@ def evaluate_cascades(
         if ok.size and (top is None or q[ok].max() > top[0]):
             b = int(ok[np.argmax(q[ok])])
             top = (float(q[b]), stages, how, float(lams[b]))
-        w = cheapest_within(c, q, vq_best + MARGIN)
+        w = cheapest_within(c, q, vq_best + VALIDATION_MARGIN)
         if w is not None and (cheap is None or c[w] < cheap[0]):
             cheap = (float(c[w]), stages, how, float(lams[w]))
     if top is None:  # nothing fits the cap: the agreement pair's layout, its cheapest lambda

@@ -30,6 +30,7 @@ from banditroute.simulations.data import DataOptions, Prepared, prepare
 from banditroute.simulations.methods import Router, Split, TableRouter
 from banditroute.simulations.metrics import (
     STRONG_SHARES,
+    VALIDATION_MARGIN,
     aiq,
     apgr,
     cheapest_within,
@@ -169,7 +170,7 @@ def _cheapest_within_1pt(tc: dict[str, np.ndarray], r_val: Router, st: Setup, re
     """Cheapest within 1 point of the best single: lambda chosen on validation, reported on test."""
     bs_val_q = float(st.val.Q[:, int(np.argmax(st.fit.Q.mean(axis=0)))].mean())
     vc = _curve(r_val, st.val, LAMBDAS)
-    i = cheapest_within(vc["cost"], vc["quality"], bs_val_q)
+    i = cheapest_within(vc["cost"], vc["quality"], bs_val_q + VALIDATION_MARGIN)
     if i is None:
         return {}
     return {

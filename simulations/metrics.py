@@ -92,6 +92,11 @@ def cpt(curve: np.ndarray, weak: float, strong: float, x: float) -> float:
     return float(p0 + (target - q0) / (q1 - q0) * (p1 - p0)) if q1 != q0 else float(p1)
 
 
+#: "cheapest within 1 point" chooses its point on validation within 1 point less this margin (0.4 point) of the
+#: best single model, so that the point chosen still holds on test (the same rule for every method)
+VALIDATION_MARGIN = 0.004
+
+
 def cheapest_within(
     costs: np.ndarray, qualities: np.ndarray, reference_quality: float, tolerance: float = 0.01
 ) -> int | None:
