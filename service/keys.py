@@ -226,9 +226,13 @@ return 0
 
 # KEYS[1] decision, KEYS[2] decision log stream, KEYS[3] expstats
 # ARGV[1] ttl (s), ARGV[2] decision id, ARGV[3] oldest stream id to keep, ARGV[4] expstats field ('' = none),
-# ARGV[5..] the decision's field/value pairs. The log holds ids only: the decision hash has the rest.
+# ARGV[5] the decision's text field/value pairs as one JSON array of strings (one argument to pack instead of two
+# per field: the packing was ~7% of a route's CPU), ARGV[6..] its binary field/value pairs (the context). The log
+# holds ids only: the decision hash has the rest.
 LOG_DECISION_SCRIPT = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local text = cjson.decode(ARGV[5])
+if #text > 0 then redis.call('HSET', KEYS[1], unpack(text)) end
+if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*', 'did', ARGV[2])
 if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[4], 1) end

@@ -4,6 +4,7 @@ learner's writes: progress, dead letters, snapshots (see :mod:`service.keys` for
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -32,12 +33,18 @@ def _log_args(
     pid: str, did: str, fields: dict[str, Any], ttl: int, experiment: str | None, arm: str | None
 ) -> tuple[list[str], list[Any]]:
     """``LOG_DECISION_SCRIPT``'s keys and arguments for one decision."""
-    flat: list[Any] = []
+    text: list[str] = []
+    binary: list[Any] = []  # bytes values (the context x) cannot go through JSON: their own arguments
     for k, v in fields.items():
-        flat += [k, v]
+        if isinstance(v, bytes | bytearray | memoryview):
+            binary += [k, v]
+        else:
+            text += [k, str(v)]
     keys = [k_decision(pid, did), k_decision_log(pid), k_expstats(pid)]
     stats = f"{experiment}|{arm}|decisions" if experiment else ""
-    return keys, [int(ttl), did, f"{int((time.time() - ttl) * 1000)}-0", stats, *flat]
+    # the text fields as one JSON array (decoded in the script): one argument to pack, not two per field
+    blob = json.dumps(text, ensure_ascii=False, separators=(",", ":"))
+    return keys, [int(ttl), did, f"{int((time.time() - ttl) * 1000)}-0", stats, blob, *binary]
 
 
 class FeedbackStore(PolicyStore):

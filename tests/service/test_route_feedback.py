@@ -214,3 +214,25 @@ def test_feedback_flood_on_one_decision_moves_the_policy_once_per_source(admin: 
     assert sorted(set(codes)) == [202, 409] and codes.count(202) == 2  # one per source
     info = wait_applied(admin, policy)
     assert info["n_updates"] == before["n_updates"] + 2
+
+
+def test_a_logged_decision_keeps_every_field_byte_for_byte(admin: httpx.Client, policy: str, redis_url: str) -> None:
+    """The decision's text fields travel to Redis as one JSON array and its context as raw bytes: quotes,
+    backslashes, non-ASCII and emoji in a caller's unit id come back as sent, and the context is the 8-byte
+    floats the policy decided on."""
+    import hashlib
+
+    import numpy as np
+
+    from banditroute.service.keys import k_decision
+
+    unit = 'user "7" \\ ünïcode 数学 🚀 [1,2]'
+    d = route(admin, query="python loop function question", policy=policy, unit_id=unit).json()
+    raw = redis.Redis.from_url(redis_url).hgetall(k_decision(policy, d["decision_id"]))
+    assert raw[b"unit"].decode() == unit
+    assert raw[b"model"].decode() == d["model"] and float(raw[b"propensity"]) == d["propensity"]
+    assert json.loads(raw[b"pmf"]) == d["pmf"]
+    info = admin.get(f"/v1/decisions/{d['decision_id']}").json()
+    assert info["context_digest"] == hashlib.sha256(raw[b"x"]).hexdigest()
+    x = np.frombuffer(raw[b"x"], dtype="<f8")
+    assert x.shape == (admin.get(f"/v1/policies/{policy}").json()["dim"],) and x[-1] == 1.0
