@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from offline_targets import MMLU, models_29  # noqa: E402
+from offline_targets import MMLU, Row, models_29, print_table  # noqa: E402
 
 from banditroute.simulations import rl  # noqa: E402
 from banditroute.simulations.data import prepare  # noqa: E402
@@ -77,9 +77,6 @@ def tune(seeds: list[int]) -> None:
             v = evaluate_on_test(agent, split, ref, lam)["metrics"]
             print(f"  seed {s} lambda {lam}: validation V_B {v['v_b']:.4f} cost share {v['cost_share']:.3f}")
             sys.stdout.flush()
-
-
-Row = tuple[str, str, str, bool | None]
 
 
 def sd(x: list[float]) -> float:
@@ -130,9 +127,7 @@ def main() -> None:
         tune(seeds if args.seeds != "0,1,2,3,4" else [0])
         return
     rows = targets(Path(args.out), seeds)
-    print("\n| target | goal | measured | |\n|---|---|---|---|")
-    for label, goal, measured, ok in rows:
-        print(f"| {label} | {goal} | {measured} | {'-' if ok is None else ('PASS' if ok else 'MISS')} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import offline_targets  # noqa: E402 - the same evaluations (and --resume) as the routing-quality targets
-from offline_targets import FEATURES, MMLU, models_29, run_eval  # noqa: E402
+from offline_targets import FEATURES, MMLU, Row, models_29, print_table, run_eval  # noqa: E402
 
 #: the single-call learners the online cascade is measured against (offline_targets.py's contenders)
 SINGLE_CALL = offline_targets.POLICIES
 #: single-call routers' cheapest within 1 point of gemini-3.1-pro-preview (README, routing-quality targets)
 SINGLE_CALL_32 = 0.876
-
-Row = tuple[str, str, str, bool | None]
 
 
 def stats(values: Sequence[float]) -> tuple[float, float]:
@@ -123,10 +121,7 @@ def main() -> None:
     for name in args.only.split(","):
         print(f"{name}:", flush=True)
         rows += TARGETS[name](out, seeds)
-    print("\n| target | goal | measured | |\n|---|---|---|---|")
-    for label, goal, measured, ok in rows:
-        verdict = "-" if ok is None else ("PASS" if ok else "MISS")
-        print(f"| {label} | {goal} | {measured} | {verdict} |")
+    print_table(rows)
     (out / "summary.json").write_text(json.dumps(rows, indent=2))
 
 

@@ -304,6 +304,17 @@ TARGETS: dict[str, Callable[[Path, Sequence[int]], list[Row]]] = {
 }
 
 
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("PASS" if ok else "MISS")
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    """The targets as the README's markdown table."""
+    print("\n| target | goal | measured | |\n|---|---|---|---|")
+    for label, goal, measured, ok in rows:
+        print(f"| {label} | {goal} | {measured} | {verdict(ok)} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-offline"))
@@ -321,12 +332,9 @@ def main() -> None:
         print(f"{name}:", flush=True)
         got = TARGETS[name](out, seeds)
         for label, goal, measured, ok in got:  # as each target finishes: a long run cut short keeps what it had
-            print(f"  {label}: {measured} ({goal}) {'-' if ok is None else ('PASS' if ok else 'MISS')}", flush=True)
+            print(f"  {label}: {measured} ({goal}) {verdict(ok)}", flush=True)
         rows += got
-    print("\n| target | goal | measured | |\n|---|---|---|---|")
-    for label, goal, measured, ok in rows:
-        verdict = "-" if ok is None else ("PASS" if ok else "MISS")
-        print(f"| {label} | {goal} | {measured} | {verdict} |")
+    print_table(rows)
     (out / "summary.json").write_text(json.dumps(rows, indent=2))
 
 
