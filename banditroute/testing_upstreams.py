@@ -98,12 +98,7 @@ class ReplayUpstream:
                 elif msg["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"]
         if scope["method"] == "GET" and path.endswith("/models"):
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "replay"} for m in self.models]
@@ -211,6 +206,16 @@ async def _events(cid: str, model: ReplayModel, text: str, usage: dict[str, int]
     if usage is not None:
         yield ev([], usage=usage)
     yield b"data: [DONE]\n\n"
+
+
+async def read_body(receive: Any) -> bytes:
+    """An ASGI request's whole body."""
+    body: bytes = b""
+    while True:
+        msg = await receive()
+        body += bytes(msg.get("body", b""))
+        if not msg.get("more_body"):
+            return body
 
 
 async def _disconnected(receive: Any) -> None:

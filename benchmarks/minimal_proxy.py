@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import uvicorn
 
+from banditroute.testing_upstreams import read_body
+
 _session: aiohttp.ClientSession | None = None
 
 
@@ -30,12 +32,7 @@ def make_app(upstream: str) -> Any:
                         await _session.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if _session is None:
             _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
         headers = {"content-type": "application/json"}

@@ -36,22 +36,22 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with TCP_NODELAY set on the connection."""
+class _NoDelay(asyncio.Protocol):
+    """Mixin for uvicorn's HTTP protocols: TCP_NODELAY on the connection before the protocol takes it."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         set_nodelay(transport)
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)
+
+
+class NoDelayH11Protocol(_NoDelay, H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY set on the connection."""
 
 
 if HttpToolsProtocol is not None:
 
-    class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    class NoDelayHttpToolsProtocol(_NoDelay, HttpToolsProtocol):
         """uvicorn's httptools protocol with TCP_NODELAY set on the connection."""
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            set_nodelay(transport)
-            super().connection_made(transport)  # type: ignore[arg-type]
 
 
 def _has(module: str) -> bool:

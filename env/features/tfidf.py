@@ -50,9 +50,7 @@ def _analyzer(spec: FeaturizerSpec) -> Any:
     order (tests/env/test_features.py checks it against the vectorizer)."""
     import re
 
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    find = re.compile(HashingVectorizer().token_pattern).findall
+    find = re.compile(_hasher(spec).token_pattern).findall
     top = spec.ngram_max
 
     def analyze(text: str) -> list[str]:
