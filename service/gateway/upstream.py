@@ -65,6 +65,9 @@ class UpstreamResponse:
             async for chunk in self._resp.content.iter_any():
                 yield chunk
         except (aiohttp.ClientError, TimeoutError) as exc:
+            rest = _arrived_before_break(self._resp.content)
+            if rest:
+                yield rest
             raise StreamBroken(type(exc).__name__) from exc
         self._whole = True
 
@@ -74,6 +77,23 @@ class UpstreamResponse:
             self._resp.release()
         else:
             self._resp.close()
+
+
+def _arrived_before_break(content: aiohttp.StreamReader) -> bytes:
+    """The bytes that arrived before the connection broke but were not read yet.
+
+    Once the connection is lost, aiohttp's reader raises on every read, even while the last events the upstream
+    sent are still in its buffer (they arrive together with the close while the gateway relays the chunk before).
+    They are part of the answer that was sent, so the gateway relays them before its error event. The buffer is
+    aiohttp's own (``read_nowait`` raises once the stream failed); without it, nothing more is relayed.
+    """
+    buffered = getattr(content, "_buffer", None)
+    if not buffered:
+        return b""
+    offset = getattr(content, "_buffer_offset", 0)
+    rest = bytes(buffered[0])[offset:] + b"".join(bytes(c) for c in list(buffered)[1:])
+    buffered.clear()
+    return rest
 
 
 def upstream_headers(up: Upstream) -> dict[str, str]:
