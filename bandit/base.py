@@ -190,20 +190,29 @@ class Policy(ABC):
 
         Randomised policies (Thompson sampling) draw from the policy's generator, as ``select`` does.
         """
-        X = check_context(X, self.dim, batch=True)
-        lam = check_lam(lam)
-        mask = np.broadcast_to(self.candidate_mask(candidates), (X.shape[0], self.k))
+        return self._checked_pmf(check_context(X, self.dim, batch=True), check_lam(lam), candidates)
+
+    def _checked_pmf(self, X: np.ndarray, lam: float, candidates: Sequence[str] | None) -> np.ndarray:
+        one = self.candidate_mask(candidates)
+        mask = one[None, :] if X.shape[0] == 1 else np.broadcast_to(one, (X.shape[0], self.k))
         p = self._pmf(X, mask, lam)
         if self.explore_floor > 0:
-            p = (1.0 - self.explore_floor) * p + self.explore_floor * uniform_pmf(mask)
+            p = (1.0 - self.explore_floor) * p + (self.explore_floor / one.sum()) * mask
         return p
 
     def select(self, x: Any, candidates: Sequence[str] | None = None, lam: float = 0.0) -> Decision:
         """Choose a model for context ``x: (dim,)`` among ``candidates`` (default all) at price ``lam``."""
         x = check_context(x, self.dim)
-        p = self.pmf_batch(x[None, :], lam, candidates)[0]
-        j = int(self.rng.choice(self.k, p=p / p.sum()))
+        p = self._checked_pmf(x[None, :], check_lam(lam), candidates)[0]
+        j = self._draw(p)
         return Decision(self.models[j], j, p, float(p[j]), self.models, float(lam))
+
+    def _draw(self, p: np.ndarray) -> int:
+        """An index drawn from ``p``: what ``self.rng.choice(k, p=p / p.sum())`` draws (the same uniform, the same
+        inverse-CDF lookup), without its argument checks, which took a third of a decision at 32 models."""
+        cdf = p.cumsum()
+        cdf /= cdf[-1]
+        return int(cdf.searchsorted(self.rng.random(), side="right"))
 
     # ---- learning --------------------------------------------------------------------------------------
     @abstractmethod

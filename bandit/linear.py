@@ -85,6 +85,10 @@ class LinearPolicy(Policy):
 
     def _variance(self, X: np.ndarray) -> np.ndarray:
         """``x^T A_j^-1 x`` for every row and model, ``(n, k)``."""
+        if X.shape[0] == 1:  # one decision: one matrix-vector product over the stacked inverses (half the time)
+            x, (k, d, _) = X[0], self.A_inv.shape
+            one: np.ndarray = np.maximum((self.A_inv.reshape(k * d, d) @ x).reshape(k, d) @ x, 0.0)
+            return one[None, :]
         z = np.matmul(X[None, :, :], self.A_inv)  # (k, n, d)
         v: np.ndarray = np.maximum(np.einsum("knd,nd->nk", z, X), 0.0)
         return v

@@ -5,6 +5,8 @@ Each takes a boolean candidate ``mask: (n, k)`` and returns rows that sum to 1 a
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Relative tolerance under which two scores count as tied (ties split the probability evenly).
@@ -20,10 +22,15 @@ def uniform_pmf(mask: np.ndarray) -> np.ndarray:
 def greedy_pmf(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Uniform over the maximisers of ``scores: (n, k)`` among ``mask: (n, k)``, as ``(n, k)``."""
     s = np.where(mask, scores, -np.inf)
-    best = s.max(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):  # inf - inf when the best is +inf (an untried arm under UCB1)
-        threshold = best - TIE_TOL * np.maximum(1.0, np.abs(best))
-    threshold = np.where(np.isposinf(best), np.inf, threshold)
+    if s.shape[0] == 1:  # one decision (the served case): the threshold in plain floats, a third of the time
+        b = float(s.max())
+        # +inf: an untried arm under UCB1 (inf - inf would be nan); -inf: every candidate ties
+        threshold: float | np.ndarray = b if math.isinf(b) else b - TIE_TOL * max(1.0, abs(b))
+    else:
+        best = s.max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            threshold = best - TIE_TOL * np.maximum(1.0, np.abs(best))
+        threshold = np.where(np.isposinf(best), np.inf, threshold)
     top = mask & (s >= threshold)
     p: np.ndarray = top / top.sum(axis=1, keepdims=True)
     return p
