@@ -45,3 +45,11 @@ def sampled_argmax_pmf(samples: np.ndarray, mask: np.ndarray) -> np.ndarray:
     np.add.at(counts, (np.broadcast_to(np.arange(n), winners.shape), winners), 1.0)
     p: np.ndarray = counts / samples.shape[0]
     return p
+
+
+def draw(p: np.ndarray, u: float) -> int:
+    """The index of ``p: (k,)`` (weights >= 0, not all 0) at uniform ``u`` in [0, 1) by the inverse CDF: what
+    ``Generator.choice(k, p=p / p.sum())`` returns when its own uniform is ``u``."""
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return min(int(cdf.searchsorted(u, side="right")), p.shape[0] - 1)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from banditroute.bandit import Decision, Policy
+from banditroute.bandit.pmf import draw
 
 #: hex digits of the id's random part that make the uniform (52 bits: exact in a float64)
 _U_DIGITS = 13
@@ -41,14 +42,6 @@ def new_decision_id(pid: str) -> str:
 def uniform_of(did: str) -> float:
     """The uniform in [0, 1) a decision id carries."""
     return int(did[-32 : -32 + _U_DIGITS], 16) / float(16**_U_DIGITS)
-
-
-def draw(p: np.ndarray, u: float) -> int:
-    """``Policy.select``'s draw (``Generator.choice(k, p=p / p.sum())``: the inverse CDF) at uniform ``u``."""
-    cdf = np.cumsum(p)
-    cdf /= cdf[-1]
-    j = int(np.searchsorted(cdf, u, side="right"))
-    return min(j, int(p.shape[0]) - 1)
 
 
 @dataclass
