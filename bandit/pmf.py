@@ -52,4 +52,4 @@ def draw(p: np.ndarray, u: float) -> int:
     ``Generator.choice(k, p=p / p.sum())`` returns when its own uniform is ``u``."""
     cdf = p.cumsum()
     cdf /= cdf[-1]
-    return min(int(cdf.searchsorted(u, side="right")), p.shape[0] - 1)
+    return min(int(cdf.searchsorted(u, side="right")), int(p.shape[0]) - 1)
