@@ -24,6 +24,7 @@ from banditroute.service.embedded import EmbeddedRedis
 from banditroute.service.learner import Learner
 from banditroute.service.logs import configure
 from banditroute.service.middleware import ServiceMiddleware
+from banditroute.service.route_fast import RouteFastPath
 from banditroute.service.routes import (
     cascade,
     chat,
@@ -155,5 +156,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(r)
     docs.install(app)
+    app.add_middleware(RouteFastPath)  # added first: inside ServiceMiddleware (body limits, metrics, access log)
     app.add_middleware(ServiceMiddleware, settings=settings)
     return app
