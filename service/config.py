@@ -20,7 +20,7 @@
 | BANDITROUTE_SNAPSHOT_EVERY_EVENTS | the learner writes a snapshot after this many applied log entries ... | 10000 |
 | BANDITROUTE_SNAPSHOT_EVERY_SECONDS | ... or after this long with at least one | 300 |
 | BANDITROUTE_LOG_LEVEL | log level of the JSON logs | INFO |
-| BANDITROUTE_OTEL | FastAPI's native OpenTelemetry per request (needs an SDK set up; on: ~10% of route throughput) | false |
+| BANDITROUTE_OTEL | FastAPI's native OpenTelemetry per request (on: ~10% of route throughput) | false |
 """
 
 from __future__ import annotations
