@@ -197,7 +197,7 @@ class Policy(ABC):
         mask = one[None, :] if X.shape[0] == 1 else np.broadcast_to(one, (X.shape[0], self.k))
         p = self._pmf(X, mask, lam)
         if self.explore_floor > 0:
-            p = (1.0 - self.explore_floor) * p + (self.explore_floor / one.sum()) * mask
+            p = (1.0 - self.explore_floor) * p + self.explore_floor * uniform_pmf(mask)
         return p
 
     def select(self, x: Any, candidates: Sequence[str] | None = None, lam: float = 0.0) -> Decision:

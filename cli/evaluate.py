@@ -176,14 +176,15 @@ def fit(
 def _fit(p: Any, prep: Any) -> str:
     """Warm-start ``p`` on the train split; a cascade's stop decision too when the records carry answers."""
     from banditroute.bandit.cascade import Cascade
-    from banditroute.simulations.cascade import as_labels, cascade_data
 
-    cascade = isinstance(p, Cascade)
-    d = cascade_data(prep.train, prep.x_train, prep.featurizer) if cascade else None
-    if d is not None:
-        p.fit_full(d.X, d.Q, d.C, answers=as_labels(d), lengths=d.lengths)
-        return "; stop decision fitted on the models' answers"
+    if isinstance(p, Cascade):
+        from banditroute.simulations.cascade import as_labels, cascade_data
+
+        d = cascade_data(prep.train, prep.x_train, prep.featurizer)
+        if d is not None:
+            p.fit_full(d.X, d.Q, d.C, answers=as_labels(d), lengths=d.lengths)
+            return "; stop decision fitted on the models' answers"
     p.fit_full(prep.x_train, prep.train.quality, prep.train.cost)
-    if not cascade:
+    if not isinstance(p, Cascade):
         return ""
     return "; the records carry no answers (`pred` or `response`): the stop decision starts untrained"

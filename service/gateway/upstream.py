@@ -90,8 +90,7 @@ def _arrived_before_break(content: aiohttp.StreamReader) -> bytes:
     buffered = getattr(content, "_buffer", None)
     if not buffered:
         return b""
-    offset = getattr(content, "_buffer_offset", 0)
-    rest = bytes(buffered[0])[offset:] + b"".join(bytes(c) for c in list(buffered)[1:])
+    rest = b"".join(buffered)[getattr(content, "_buffer_offset", 0) :]  # the offset is into the first chunk
     buffered.clear()
     return rest
 
