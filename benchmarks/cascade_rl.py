@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from offline_targets import MMLU, Row, models_29, print_table  # noqa: E402
+from targets import MMLU, Row, models_29, print_table  # noqa: E402
 
 from banditroute.simulations import rl  # noqa: E402
 from banditroute.simulations.data import prepare  # noqa: E402

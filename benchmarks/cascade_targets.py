@@ -24,11 +24,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import offline_targets  # noqa: E402 - the same evaluations (and --resume) as the routing-quality targets
-from offline_targets import FEATURES, MMLU, Row, models_29, print_table, run_eval  # noqa: E402
+import targets  # noqa: E402 - the same evaluations (and --resume) as the routing-quality targets
+from targets import FEATURES, MMLU, Row, models_29, print_table, run_eval  # noqa: E402
 
 #: the single-call learners the online cascade is measured against (offline_targets.py's contenders)
-SINGLE_CALL = offline_targets.POLICIES
+SINGLE_CALL = targets.POLICIES
 #: single-call routers' cheapest within 1 point of gemini-3.1-pro-preview (README, routing-quality targets)
 SINGLE_CALL_32 = 0.876
 
@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(TARGETS), help=f"comma-separated subset of {list(TARGETS)}")
     ap.add_argument("--resume", action="store_true", help="reuse evaluations already in --out (same configuration)")
     args = ap.parse_args()
-    offline_targets.RESUME = args.resume
+    targets.RESUME = args.resume
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]

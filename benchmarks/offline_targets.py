@@ -17,7 +17,6 @@ place, never copied into the project). Speed figures are compared side by side w
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import time
@@ -27,54 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import targets
+from targets import FEATURES, MMLU, ROOT, SHARED, Row, models_29, print_table, row, run_eval, verdict
 
 from banditroute.bandit import make_policy
-from banditroute.env.records import load_records
-from banditroute.simulations.evaluate import EvalConfig, evaluate
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-MMLU = ROOT / "data" / "mmlu_pro.parquet"
-ROUTELLM = ROOT / "data" / "routellm_gpt4_mixtral.parquet"
-DROP_29 = {"gemini-3.1-pro-preview", "DeepSeek-Coder-V2", "DeepSeek-V2-Chat"}
-#: learners the seed loops fit (the registry's others are measured by `evaluate` itself; these are the contenders)
-POLICIES = ["linucb", "shared-linucb", "shared-lints"]
-FEATURES = ["category", "category+lexical"]
-
-Row = tuple[str, str, str, bool | None]
-
-
-def models_29() -> list[str]:
-    return [m for m in load_records(MMLU).models if m not in DROP_29]
-
-
-#: --resume: reuse an evaluation already in --out when it was run with the same configuration
-RESUME = False
-
-
-def reusable(path: Path, cfg: EvalConfig) -> dict[str, Any] | None:
-    """The report at ``path`` if it exists and was made with ``cfg`` (every field but ``progress``; a field left
-    to its default, None, matches the default the report resolved it to)."""
-    if not (path / "report.json").is_file():
-        return None
-    report: dict[str, Any] = json.loads((path / "report.json").read_text())
-    want = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    got = report.get("config", {})
-    same = all(got.get(k) == v for k, v in want.items() if k != "progress" and v is not None)
-    return report if same else None
-
-
-def run_eval(name: str, out: Path, **kw: Any) -> dict[str, Any]:
-    t = time.perf_counter()
-    kw.setdefault("policies", POLICIES)
-    cfg = EvalConfig(out=str(out / name), progress=False, **kw)
-    if RESUME and (done := reusable(out / name, cfg)) is not None:
-        print(f"  [{name}] reused {out / name}/report.json (same configuration)", flush=True)
-        return done
-    report: dict[str, Any] = evaluate(cfg)
-    print(f"  [{name}] {report['dataset']['n_train']} train / {report['dataset']['n_test']} test, "
-          f"{time.perf_counter() - t:.0f} s", flush=True)  # fmt: skip
-    return report
 
 
 def learned(report: dict[str, Any], key: str, online: bool | None = None) -> dict[str, float]:
@@ -102,11 +57,6 @@ def best_mean(per_seed: Sequence[dict[str, float]], maximise: bool) -> tuple[str
     pick = (max if maximise else min)(stats, key=lambda n: statistics.fmean(stats[n]))
     vals = stats[pick]
     return pick, statistics.fmean(vals), statistics.pstdev(vals) if len(vals) > 1 else 0.0
-
-
-def row(label: str, goal: str, value: float | None, ok: bool | None, detail: str = "") -> Row:
-    shown = "-" if value is None else f"{value:.4f}"
-    return (label, goal, f"{shown} {detail}".strip(), ok)
 
 
 def mmlu29(out: Path, seeds: Sequence[int]) -> list[Row]:
@@ -146,6 +96,8 @@ def routerbench(out: Path, seeds: Sequence[int]) -> list[Row]:
     n, mean, sd = best_mean(shares, maximise=False)
     return [row(label, "<= 0.70", mean, mean <= 0.70, f"sd {sd:.4f} ({n})")]
 
+
+ROUTELLM = ROOT / "data" / "routellm_gpt4_mixtral.parquet"
 
 #: candidate (features, dim) of the RouteLLM rows; one, with one learner, is chosen per benchmark by
 #: cross-validated APGR on its train split (a wide SVD stands in for the sparse TF-IDF a ridge does well on)
@@ -305,9 +257,7 @@ def speed(out: Path, seeds: Sequence[int]) -> list[Row]:
 
 def cascade(out: Path, seeds: Sequence[int]) -> list[Row]:
     import cascade_targets  # the benchmarks folder is the script's import path
-    import offline_targets  # run as a script this module is __main__; cascade_targets uses the imported copy
 
-    offline_targets.RESUME = RESUME
     # the same mmlu_pro-29 and -32 evaluations as the routing-quality targets (reused when already run)
     return cascade_targets.mmlu29(out, seeds) + cascade_targets.mmlu32(out, seeds)
 
@@ -331,17 +281,6 @@ TARGETS: dict[str, Callable[[Path, Sequence[int]], list[Row]]] = {
 }
 
 
-def verdict(ok: bool | None) -> str:
-    return "-" if ok is None else ("PASS" if ok else "MISS")
-
-
-def print_table(rows: Sequence[Row]) -> None:
-    """The targets as the README's markdown table."""
-    print("\n| target | goal | measured | |\n|---|---|---|---|")
-    for label, goal, measured, ok in rows:
-        print(f"| {label} | {goal} | {measured} | {verdict(ok)} |")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-offline"))
@@ -349,8 +288,7 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(TARGETS), help=f"comma-separated subset of {list(TARGETS)}")
     ap.add_argument("--resume", action="store_true", help="reuse evaluations already in --out (same configuration)")
     args = ap.parse_args()
-    global RESUME
-    RESUME = args.resume
+    targets.RESUME = args.resume
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
