@@ -117,6 +117,7 @@ class Policy(ABC):
         self.rng = np.random.default_rng(seed)
         self.n_updates = 0
         self._hyper: dict[str, Any] = {}
+        self._every: tuple[np.ndarray, np.ndarray] = (np.ones((1, 0), dtype=bool), np.zeros((1, 0)))
 
     @classmethod
     def from_state(
@@ -193,12 +194,25 @@ class Policy(ABC):
         return self._checked_pmf(check_context(X, self.dim, batch=True), check_lam(lam), candidates)
 
     def _checked_pmf(self, X: np.ndarray, lam: float, candidates: Sequence[str] | None) -> np.ndarray:
-        one = self.candidate_mask(candidates)
-        mask = one[None, :] if X.shape[0] == 1 else np.broadcast_to(one, (X.shape[0], self.k))
+        one, floor = self._candidate_row(candidates)
+        mask = one if X.shape[0] == 1 else np.broadcast_to(one, (X.shape[0], self.k))
         p = self._pmf(X, mask, lam)
         if self.explore_floor > 0:
-            p = (1.0 - self.explore_floor) * p + self.explore_floor * uniform_pmf(mask)
+            p = (1.0 - self.explore_floor) * p + floor
         return p
+
+    def _candidate_row(self, candidates: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates' mask ``(1, k)`` and the exploration floor's share of each ``(1, k)``; those of all
+        models (nearly every decision) are kept, read-only, until the pool changes size."""
+        if candidates is not None:
+            one = self.candidate_mask(candidates)[None, :]
+            return one, self.explore_floor * uniform_pmf(one)
+        if self._every[0].shape[1] != self.k:
+            one = np.ones((1, self.k), dtype=bool)
+            floor = self.explore_floor * uniform_pmf(one)
+            one.flags.writeable = floor.flags.writeable = False
+            self._every = (one, floor)
+        return self._every
 
     def select(self, x: Any, candidates: Sequence[str] | None = None, lam: float = 0.0) -> Decision:
         """Choose a model for context ``x: (dim,)`` among ``candidates`` (default all) at price ``lam``."""

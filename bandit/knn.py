@@ -15,6 +15,7 @@ oldest row is overwritten (bounded memory, and a natural forgetting of stale evi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,13 +94,15 @@ class KNNRouter(Policy):
         self._unit = self._stacked = self._prior = None
 
     def _priors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every model's prior quality and cost ``(k,)`` each, times ``shrink`` (the pseudo-count's share of a
+        neighbourhood's sums), cached until the arrays change."""
         if self._prior is None:
             total_w, total_q, total_c = self.pool
             pool_q = (total_q + self.shrink * self.prior_quality) / (total_w + self.shrink)
             pool_c = total_c / total_w if total_w > 0 else 0.0
             prior_q = (self.sq + self.shrink * pool_q) / (self.sw + self.shrink)
             prior_c = (self.sc + self.shrink * pool_c) / (self.sw + self.shrink)
-            self._prior = (prior_q, prior_c)
+            self._prior = (self.shrink * prior_q, self.shrink * prior_c)
         return self._prior
 
     def _derived(self) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +117,9 @@ class KNNRouter(Policy):
     def _top(self, sim: np.ndarray) -> np.ndarray:
         """Indices of the ``n_neighbors`` largest entries along the last axis of ``sim`` (all when fewer)."""
         m = min(self.n_neighbors, sim.shape[-1])
-        if m < sim.shape[-1]:  # the m most similar in linear time; their order does not matter to a sum
-            return np.argpartition(-sim, m - 1, axis=-1)[..., :m]
+        n = sim.shape[-1]
+        if m < n:  # the m most similar in linear time; their order does not matter to a sum
+            return sim.argpartition(n - m, axis=-1)[..., n - m :]
         return np.broadcast_to(np.arange(sim.shape[-1]), sim.shape)
 
     def _weights(self, s: np.ndarray) -> np.ndarray:
@@ -131,9 +135,10 @@ class KNNRouter(Policy):
         unit, stacked = self._derived()
         if n == 1:  # the served path: one query, no (n, m, 3k) temporary
             x = X[0]
-            sim1 = unit @ (x / max(float(np.sqrt(x @ x)), 1e-12))  # (rows,)
+            sim1 = unit @ x  # (rows,): the ranking of the cosines; scaled to them for the chosen rows only
             top1 = self._top(sim1)
-            sums = (self._weights(sim1[top1]) @ stacked[top1])[None, :]  # (1, 3k)
+            cosines = sim1[top1] * (1.0 / max(math.sqrt(float(x @ x)), 1e-12))
+            sums = (self._weights(cosines) @ stacked.take(top1, axis=0))[None, :]  # (1, 3k)
         else:
             Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
             sim = Xn @ unit.T  # (n, rows)
@@ -142,20 +147,25 @@ class KNNRouter(Policy):
             sums = np.einsum("nm,nmj->nj", s, stacked[top])
         return sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k :]
 
-    def _knn(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _knn(self, X: np.ndarray, cost: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Quality and (with ``cost``) cost estimates ``(n, k)``: each model's neighbourhood sums shrunk toward
+        its prior; and the neighbourhood's weights ``(n, k)``."""
         sw, sq, sc = self._neighbourhood(X)
-        prior_q, prior_c = self._priors()
-        q = (sq + self.shrink * prior_q) / (sw + self.shrink)
-        c = (sc + self.shrink * prior_c) / (sw + self.shrink)
-        return q, c, sw
+        shrunk_q, shrunk_c = self._priors()
+        denominator = sw + self.shrink
+        q = (sq + shrunk_q) / denominator
+        return q, (sc + shrunk_c) / denominator if cost else None, sw
 
     def _estimates(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         q, c, _ = self._knn(X)
+        assert c is not None
         return q, c
 
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
-        q, c, sw = self._knn(X)
-        score = q - lam * c / self.cost_scale + self.alpha / np.sqrt(1.0 + sw)
+        q, c, sw = self._knn(X, cost=lam > 0)
+        score = q + self.alpha / np.sqrt(1.0 + sw)
+        if c is not None:
+            score -= lam * c / self.cost_scale
         return greedy_pmf(score, mask)
 
     # ---- learning --------------------------------------------------------------------------------------

@@ -88,6 +88,7 @@ class NeuralLinear(Policy):
         init = np.random.default_rng(self.seed)
         self.W1 = init.normal(0.0, np.sqrt(2.0 / self.dim), (self.dim, self.hidden))
         self.b1 = np.zeros(self.hidden)
+        self._net: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # see _augmented
         k = self.k
         self.bX, self.bQ, self.bC, self.bW = (
             np.zeros((0, self.dim)),
@@ -99,8 +100,20 @@ class NeuralLinear(Policy):
 
     # ---- representation --------------------------------------------------------------------------------
     def _phi(self, X: np.ndarray) -> np.ndarray:
-        h = np.maximum(X @ self.W1 + self.b1, 0.0)
-        return np.hstack([h, np.ones((X.shape[0], 1))])
+        W, b = self._augmented()
+        phi: np.ndarray = X @ W
+        phi += b
+        np.maximum(phi, 0.0, out=phi)
+        return phi
+
+    def _augmented(self) -> tuple[np.ndarray, np.ndarray]:
+        """``W1`` with a zero column and ``b1`` with a 1 appended: ``relu(x W + b) = [h(x), 1]`` in three array
+        operations, not five. Rebuilt whenever ``W1`` or ``b1`` is another array (training and loading replace
+        them; nothing changes them in place)."""
+        if self._net is None or self._net[0] is not self.W1 or self._net[1] is not self.b1:
+            W = np.concatenate((self.W1, np.zeros((self.dim, 1))), axis=1)
+            self._net = (self.W1, self.b1, W, np.append(self.b1, 1.0))
+        return self._net[2], self._net[3]
 
     def _train(self, X: np.ndarray, Q: np.ndarray, W: np.ndarray) -> None:
         """Adam on masked squared error of every model's quality; a throwaway output layer, seeded."""

@@ -15,24 +15,40 @@ TIE_TOL = 1e-12
 
 def uniform_pmf(mask: np.ndarray) -> np.ndarray:
     """Uniform over the candidates of each row of ``mask: (n, k)``, as ``(n, k)``."""
+    if mask.shape[0] == 1:  # one decision: a count, not a keepdims reduction
+        one: np.ndarray = mask / np.count_nonzero(mask)
+        return one
     p: np.ndarray = mask / mask.sum(axis=1, keepdims=True)
     return p
 
 
 def greedy_pmf(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Uniform over the maximisers of ``scores: (n, k)`` among ``mask: (n, k)``, as ``(n, k)``."""
+    if scores.shape[0] == 1:  # one decision; with every model a candidate (nearly always) nothing to mask
+        return _greedy_one(scores if np.count_nonzero(mask) == mask.size else np.where(mask, scores, -np.inf), mask)
     s = np.where(mask, scores, -np.inf)
-    if s.shape[0] == 1:  # one decision (the served case): the threshold in plain floats, a third of the time
-        b = float(s.max())
-        # +inf: an untried arm under UCB1 (inf - inf would be nan); -inf: every candidate ties
-        threshold: float | np.ndarray = b if math.isinf(b) else b - TIE_TOL * max(1.0, abs(b))
-    else:
-        best = s.max(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore"):
-            threshold = best - TIE_TOL * np.maximum(1.0, np.abs(best))
-        threshold = np.where(np.isposinf(best), np.inf, threshold)
+    best = s.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        threshold = best - TIE_TOL * np.maximum(1.0, np.abs(best))
+    threshold = np.where(np.isposinf(best), np.inf, threshold)
     top = mask & (s >= threshold)
     p: np.ndarray = top / top.sum(axis=1, keepdims=True)
+    return p
+
+
+def _greedy_one(s: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`greedy_pmf` of one decision (the served case), ``s: (1, k)`` already -inf outside ``mask``: the
+    threshold in plain floats and, when one model is best (nearly always), a one-hot, in a third of the time."""
+    j = int(s.argmax())
+    b = float(s[0, j])
+    if b == -math.inf:  # every candidate at -inf: they all tie
+        return uniform_pmf(mask)
+    # +inf: an untried arm under UCB1 (inf - inf would be nan)
+    top = s >= (b if b == math.inf else b - TIE_TOL * max(1.0, abs(b)))
+    if np.count_nonzero(top) > 1:
+        return uniform_pmf(top)
+    p = np.zeros(s.shape)
+    p[0, j] = 1.0
     return p
 
 
@@ -50,6 +66,6 @@ def sampled_argmax_pmf(samples: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def draw(p: np.ndarray, u: float) -> int:
     """The index of ``p: (k,)`` (weights >= 0, not all 0) at uniform ``u`` in [0, 1) by the inverse CDF: what
     ``Generator.choice(k, p=p / p.sum())`` returns when its own uniform is ``u``."""
-    cdf = p.cumsum()
+    cdf = np.add.accumulate(p)  # p.cumsum() without its method wrapper
     cdf /= cdf[-1]
     return min(int(cdf.searchsorted(u, side="right")), int(p.shape[0]) - 1)

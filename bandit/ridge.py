@@ -23,7 +23,6 @@ import numpy as np
 from banditroute.bandit.checks import check_context, check_full_information, check_scalar
 from banditroute.bandit.errors import InvalidHyperparameterError
 from banditroute.bandit.linear import LinearPolicy
-from banditroute.bandit.pmf import greedy_pmf
 
 #: the default ``ridge_grid``: 1e-2 .. 1e3, as the supervised baseline searches
 DEFAULT_GRID = tuple(float(v) for v in np.geomspace(1e-2, 1e3, 12))
@@ -97,8 +96,4 @@ class RidgeRouter(LinearPolicy):
         self._refresh_theta()
 
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
-        q, c = self._estimates(X)
-        score = q - lam * c / self.cost_scale
-        if self.alpha > 0:
-            score = score + self.alpha * np.sqrt(self._variance(X))
-        return greedy_pmf(score, mask)
+        return self._ucb_pmf(X, mask, lam, self.alpha)
