@@ -86,23 +86,23 @@ class KNNRouter(Policy):
         # derived from the arrays above, never saved (see _derived, _priors)
         self._unit: np.ndarray | None = None
         self._stacked: np.ndarray | None = None
-        self._prior: tuple[np.ndarray, np.ndarray] | None = None
+        self._prior: np.ndarray | None = None
 
     # ---- estimates -------------------------------------------------------------------------------------
     def _invalidate(self) -> None:
         """Forget what is derived from the learned arrays (after any change to them)."""
         self._unit = self._stacked = self._prior = None
 
-    def _priors(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every model's prior quality and cost ``(k,)`` each, times ``shrink`` (the pseudo-count's share of a
-        neighbourhood's sums), cached until the arrays change."""
+    def _priors(self) -> np.ndarray:
+        """What the prior adds to a neighbourhood's ``[weights, W*Q, W*C]`` sums ``(1, 3k)``: the pseudo-count
+        ``shrink`` and ``shrink`` times every model's prior quality and cost; cached until the arrays change."""
         if self._prior is None:
             total_w, total_q, total_c = self.pool
             pool_q = (total_q + self.shrink * self.prior_quality) / (total_w + self.shrink)
             pool_c = total_c / total_w if total_w > 0 else 0.0
             prior_q = (self.sq + self.shrink * pool_q) / (self.sw + self.shrink)
             prior_c = (self.sc + self.shrink * pool_c) / (self.sw + self.shrink)
-            self._prior = (self.shrink * prior_q, self.shrink * prior_c)
+            self._prior = self.shrink * np.concatenate([np.ones(self.k), prior_q, prior_c])[None, :]
         return self._prior
 
     def _derived(self) -> tuple[np.ndarray, np.ndarray]:
@@ -126,35 +126,36 @@ class KNNRouter(Policy):
         s = np.maximum(s, 0.0)
         return s if self.sharpness == 1.0 else s**self.sharpness
 
-    def _neighbourhood(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per row of ``X``: summed weights ``(n, k)`` and weighted sums of quality and cost ``(n, k)``."""
+    def _neighbourhood(self, X: np.ndarray) -> np.ndarray:
+        """Per row of ``X``: the neighbours' summed weights, weighted quality and weighted cost side by side,
+        ``(n, 3k)`` (or ``(3k,)`` for one row)."""
         n, k = X.shape[0], self.k
         if self.M.shape[0] == 0:
-            z = np.zeros((n, k))
-            return z, z.copy(), z.copy()
+            return np.zeros((n, 3 * k))
         unit, stacked = self._derived()
         if n == 1:  # the served path: one query, no (n, m, 3k) temporary
             x = X[0]
             sim1 = unit @ x  # (rows,): the ranking of the cosines; scaled to them for the chosen rows only
             top1 = self._top(sim1)
             cosines = sim1[top1] * (1.0 / max(math.sqrt(float(x @ x)), 1e-12))
-            sums = (self._weights(cosines) @ stacked.take(top1, axis=0))[None, :]  # (1, 3k)
+            one: np.ndarray = self._weights(cosines) @ stacked.take(top1, axis=0)  # (3k,)
+            return one
         else:
             Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
             sim = Xn @ unit.T  # (n, rows)
             top = self._top(sim)
             s = self._weights(np.take_along_axis(sim, top, axis=1))  # (n, m)
-            sums = np.einsum("nm,nmj->nj", s, stacked[top])
-        return sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k :]
+            sums: np.ndarray = np.einsum("nm,nmj->nj", s, stacked[top])
+            return sums
 
     def _knn(self, X: np.ndarray, cost: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Quality and (with ``cost``) cost estimates ``(n, k)``: each model's neighbourhood sums shrunk toward
-        its prior; and the neighbourhood's weights ``(n, k)``."""
-        sw, sq, sc = self._neighbourhood(X)
-        shrunk_q, shrunk_c = self._priors()
-        denominator = sw + self.shrink
-        q = (sq + shrunk_q) / denominator
-        return q, (sc + shrunk_c) / denominator if cost else None, sw
+        its prior; and the neighbourhood's weights plus ``shrink`` ``(n, k)``, their denominator."""
+        k = self.k
+        sums = self._neighbourhood(X) + self._priors()  # (n, 3k)
+        denominator = sums[:, :k]
+        q = sums[:, k : 2 * k] / denominator
+        return q, sums[:, 2 * k :] / denominator if cost else None, denominator
 
     def _estimates(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         q, c, _ = self._knn(X)
@@ -162,8 +163,8 @@ class KNNRouter(Policy):
         return q, c
 
     def _pmf(self, X: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
-        q, c, sw = self._knn(X, cost=lam > 0)
-        score = q + self.alpha / np.sqrt(1.0 + sw)
+        q, c, denominator = self._knn(X, cost=lam > 0)
+        score = q + self.alpha / np.sqrt(denominator + (1.0 - self.shrink))  # alpha / sqrt(1 + weights)
         if c is not None:
             score -= lam * c / self.cost_scale
         return greedy_pmf(score, mask)

@@ -115,12 +115,16 @@ class ServeProcess:
         workers: uvicorn worker processes.
         env: extra environment (``BANDITROUTE_*`` settings).
         port: TCP port (default: a free one).
+        cwd: the server's working directory (default: this process's).
     """
 
-    def __init__(self, workers: int = 1, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, env: dict[str, str] | None = None, port: int | None = None, cwd: Path | None = None
+    ) -> None:
         self.workers = workers
         self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -135,6 +139,7 @@ class ServeProcess:
         self.proc = subprocess.Popen(  # noqa: S603
             cmd,
             env=self.env,
+            cwd=self.cwd,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -248,6 +248,16 @@ def speed(out: Path, seeds: Sequence[int]) -> list[Row]:
         us = min(passes)
         detail = f"(this machine now: a 32 x 64 x 64 mat-vec {ref:.1f} us)"
         rows.append(row(f"decision, {name}, 32 models x 64 features (us)", "< 100", us, us < 100, detail))
+    import route_median  # the benchmarks folder is the script's import path
+
+    runs = route_median.measure(route_median.ISSUE_11_BASE, "linucb", requests=400, max_seconds=120.0)
+    med = {name: statistics.median(t) for name, (_, t) in runs.items()}
+    ratio = med["this release"] / med["baseline"]
+    detail = (f"({med['this release']:.2f} ms at dim {runs['this release'][0]} against the release the issue was filed "
+              f"against, {route_median.ISSUE_11_BASE}: {med['baseline']:.2f} ms at dim {runs['baseline'][0]}; "
+              f"linucb, 1 worker, alternating)")  # fmt: skip
+    rows.append(row("service route median with a query, this release / issue 11's baseline", "<= 1.2", ratio,
+                    ratio <= route_median.TARGET, detail))  # fmt: skip
     t = time.perf_counter()
     run_eval("mmlu32_default_methods", out, records=str(MMLU), policies=None)
     secs = time.perf_counter() - t
