@@ -6,6 +6,7 @@ Each takes a boolean candidate ``mask: (n, k)`` and returns rows that sum to 1 a
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 
 import numpy as np
 
@@ -66,6 +67,11 @@ def sampled_argmax_pmf(samples: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def draw(p: np.ndarray, u: float) -> int:
     """The index of ``p: (k,)`` (weights >= 0, not all 0) at uniform ``u`` in [0, 1) by the inverse CDF: what
     ``Generator.choice(k, p=p / p.sum())`` returns when its own uniform is ``u``."""
-    cdf = np.add.accumulate(p)  # p.cumsum() without its method wrapper
-    cdf /= cdf[-1]
-    return min(int(cdf.searchsorted(u, side="right")), int(p.shape[0]) - 1)
+    # in Python floats: the same sequential sums as cumsum, the same division, the first index whose share of the
+    # total exceeds u (searchsorted's "right"); at k of tens of models, faster than three array operations
+    cdf = list(accumulate(p.tolist()))
+    total = cdf[-1]
+    for i, c in enumerate(cdf):
+        if c / total > u:
+            return i
+    return len(cdf) - 1
