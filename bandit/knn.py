@@ -140,13 +140,12 @@ class KNNRouter(Policy):
             cosines = sim1[top1] * (1.0 / max(math.sqrt(float(x @ x)), 1e-12))
             one: np.ndarray = self._weights(cosines) @ stacked.take(top1, axis=0)  # (3k,)
             return one
-        else:
-            Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-            sim = Xn @ unit.T  # (n, rows)
-            top = self._top(sim)
-            s = self._weights(np.take_along_axis(sim, top, axis=1))  # (n, m)
-            sums: np.ndarray = np.einsum("nm,nmj->nj", s, stacked[top])
-            return sums
+        Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        sim = Xn @ unit.T  # (n, rows)
+        top = self._top(sim)
+        s = self._weights(np.take_along_axis(sim, top, axis=1))  # (n, m)
+        sums: np.ndarray = np.einsum("nm,nmj->nj", s, stacked[top])
+        return sums
 
     def _knn(self, X: np.ndarray, cost: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Quality and (with ``cost``) cost estimates ``(n, k)``: each model's neighbourhood sums shrunk toward

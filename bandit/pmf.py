@@ -29,7 +29,7 @@ def greedy_pmf(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return _greedy_one(scores if np.count_nonzero(mask) == mask.size else np.where(mask, scores, -np.inf), mask)
     s = np.where(mask, scores, -np.inf)
     best = s.max(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # inf - inf when the best is +inf (an untried arm under UCB1)
         threshold = best - TIE_TOL * np.maximum(1.0, np.abs(best))
     threshold = np.where(np.isposinf(best), np.inf, threshold)
     top = mask & (s >= threshold)
